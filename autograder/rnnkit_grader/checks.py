@@ -1,0 +1,85 @@
+"""Assertions for hidden suites: each failure says which unit, which output, and why.
+
+Everything here runs in the grader on plain data that came back from the child, so
+a lying object can't reach it: values are Opaque, NumPy arrays of numbers, or JSON
+scalars, and each check validates type, shape, dtype and finiteness before comparing.
+"""
+
+import numpy as np
+
+from rnnkit_grader.codec import Opaque
+from rnnkit_grader.runner import GradingFailure
+
+
+def fail(message):
+    raise GradingFailure(message)
+
+
+def describe(value):
+    if isinstance(value, Opaque):
+        return f"a {value.type_name} ({value.text[:80]})"
+    if isinstance(value, np.ndarray):
+        return f"a NumPy array of shape {value.shape} and dtype {value.dtype}"
+    return f"a {type(value).__name__} ({str(value)[:80]})"
+
+
+def array(value, unit, what, shape=None, float64=False, finite=True):
+    """The value as a NumPy array of numbers, or a failure saying what is wrong with it."""
+    if not isinstance(value, np.ndarray):
+        fail(f"{unit}: {what} should be a NumPy array, but it is {describe(value)}.")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        fail(f"{unit}: {what} has shape {tuple(value.shape)}, expected {tuple(shape)}.")
+    if float64 and value.dtype != np.float64:
+        fail(
+            f"{unit}: {what} has dtype {value.dtype}; given float64 inputs it must be float64 "
+            "(an array created with another dtype, e.g. np.zeros(..., dtype=np.float32), loses precision)."
+        )
+    if finite and value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+        fail(f"{unit}: {what} contains NaN or inf.")
+    return value
+
+
+def scalar(value, unit, what):
+    """A real number from a Python float/int or a 0-d / one-element array."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray)):
+        fail(f"{unit}: {what} should be a number, but it is {describe(value)}.")
+    if isinstance(value, np.ndarray):
+        if value.size != 1 or value.dtype.kind not in "iuf":
+            fail(f"{unit}: {what} should be a single number, but it is {describe(value)}.")
+        value = value.reshape(()).item()
+    value = float(value)
+    if not np.isfinite(value):
+        fail(f"{unit}: {what} is {value}.")
+    return value
+
+
+def sequence(value, unit, names):
+    """A tuple or list of exactly len(names) items."""
+    if not isinstance(value, (tuple, list)) or len(value) != len(names):
+        fail(f"{unit} should return a tuple of {len(names)} items ({', '.join(names)}), but it returned {describe(value)}.")
+    return list(value)
+
+
+def rel_error(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def close(actual, expected, tol, unit, what, hint=""):
+    """Fail unless the largest relative error is below tol."""
+    err = rel_error(actual, expected)
+    if not err < tol:
+        message = f"{unit}: {what} does not match the reference (relative error {err:.2e}, allowed {tol:.0e})."
+        if hint:
+            message += f" {hint}"
+        fail(message)
+
+
+def matches(actual, expected, tol=1e-6):
+    """True when two arrays of the same shape agree to tol (a quiet close)."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    return actual.shape == expected.shape and rel_error(actual, expected) < tol

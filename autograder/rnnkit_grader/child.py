@@ -1,0 +1,146 @@
+"""The sandboxed child process: runs one submission's cells and answers requests.
+
+Started by `sandbox.SubmissionProcess`, never imported by the grader. It reads
+requests on its private copy of stdin, writes answers on the descriptor named by
+RNNKIT_RESPONSE_FD, and sends back data only (see codec.py). Everything here runs
+beside untrusted code, so nothing it says is believed without checks in the grader.
+
+Requests:
+  {"op": "exec", "cells": [{"name", "source"}]}  -> {"cells": [{"name", "error"?}]}
+  {"op": "call", "unit", "args", "kwargs"}       -> {"value"} or {"error"}
+  {"op": "probe", "probe": "module.function", "kwargs"} -> {"value"} or {"error"}
+"""
+
+import ast
+import builtins
+import importlib
+import linecache
+import os
+import random
+import resource
+import sys
+import traceback
+
+from rnnkit_grader import codec
+
+_LIMITS = {
+    "RNNKIT_LIMIT_AS": resource.RLIMIT_AS,
+    "RNNKIT_LIMIT_CPU": resource.RLIMIT_CPU,
+    "RNNKIT_LIMIT_FSIZE": resource.RLIMIT_FSIZE,
+    "RNNKIT_LIMIT_NPROC": resource.RLIMIT_NPROC,
+    "RNNKIT_LIMIT_NOFILE": resource.RLIMIT_NOFILE,
+}
+
+
+def apply_limits():
+    for var, which in _LIMITS.items():
+        value = os.environ.get(var)
+        if value:
+            resource.setrlimit(which, (int(value), int(value)))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def describe_error(exc):
+    """Type, message and the traceback frames that belong to notebook cells."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell ")
+    ]
+    lines = [f'  {f.filename[1:-1]}, line {f.lineno}, in {f.name}\n    {(f.line or "").strip()}' for f in frames[-6:]]
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<str() of the exception failed>"
+    return {
+        "type": type(exc).__name__,
+        "message": message[:2000],
+        "traceback": "\n".join(lines)[:4000],
+    }
+
+
+def reseed():
+    random.seed(0)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(0)
+    if "keras" in sys.modules:
+        try:
+            sys.modules["keras"].utils.set_random_seed(0)
+        except Exception:
+            pass
+
+
+class Child:
+    def __init__(self):
+        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
+
+    def handle(self, request):
+        op = request.get("op")
+        if op == "ping":
+            return {"value": "pong"}
+        if op == "exec":
+            return {"cells": [self.exec_cell(c["name"], c["source"]) for c in request["cells"]]}
+        if op == "call":
+            return self.run(self.lookup(request["unit"]), request)
+        if op == "probe":
+            module_name, _, func_name = request["probe"].rpartition(".")
+            module = importlib.import_module(f"rnnkit_grader.probes.{module_name}")
+            func = getattr(module, func_name)
+            return self.run(lambda **kw: func(self.namespace, **kw), request)
+        return {"error": {"type": "ProtocolError", "message": f"unknown op {op!r}", "traceback": ""}}
+
+    def lookup(self, unit):
+        if unit not in self.namespace:
+            return None
+        return self.namespace[unit]
+
+    def exec_cell(self, name, source):
+        filename = f"<cell {name}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            tree = ast.parse(source, filename)
+        except BaseException as exc:
+            return {"name": name, "error": describe_error(exc)}
+        first_error = None
+        reseed()
+        for statement in tree.body:  # one failing statement does not hide the definitions after it
+            try:
+                module = ast.Module(body=[statement], type_ignores=[])
+                exec(compile(module, filename, "exec"), self.namespace)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code too
+                first_error = first_error or describe_error(exc)
+        return {"name": name, "error": first_error} if first_error else {"name": name}
+
+    def run(self, func, request):
+        if func is None:
+            return {"error": {"type": "UnitMissing", "message": request.get("unit", ""), "traceback": ""}}
+        args = codec.from_data(request.get("args", []))
+        kwargs = codec.from_data(request.get("kwargs", {"__dict__": {}}))
+        try:
+            reseed()
+            value = func(*args, **kwargs)
+        except BaseException as exc:
+            return {"error": describe_error(exc)}
+        return {"value": codec.to_data(value)}
+
+
+def main():
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
+    responses = os.fdopen(int(os.environ["RNNKIT_RESPONSE_FD"]), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # student code that reads stdin gets EOF, not our requests
+    apply_limits()
+    child = Child()
+    while True:
+        request = codec.read_message(requests)
+        if request is None:
+            break
+        try:
+            answer = child.handle(request)
+            message = codec.encode_message(answer)
+        except BaseException as exc:
+            message = codec.encode_message({"error": describe_error(exc)})
+        responses.write(message)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The `rnnkit` command: grade, release, demo."""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from rnnkit_grader import assignments, report  # noqa: E402
+from rnnkit_grader.runner import Reference, grade_notebook  # noqa: E402
+
+EXAMPLES = assignments.ROOT / "examples" / "submissions"
+
+
+def cmd_grade(args):
+    result = grade_notebook(args.notebook, args.assignment)
+    if args.results:
+        report.write_results(result, args.results)
+    if args.feedback:
+        report.write_feedback(result, args.feedback)
+    print(report.table(result))
+    return 0
+
+
+def cmd_release(args):
+    from rnnkit_grader import release
+
+    ids = args.assignments or [a.id for a in assignments.available()]
+    for assignment_id in ids:
+        path = release.generate(assignment_id)
+        print(f"released {assignment_id} -> {path.relative_to(assignments.ROOT)}")
+    return 0
+
+
+def load_expected():
+    """{relative notebook path: expected score} from examples/submissions/expected.json."""
+    data = json.loads((EXAMPLES / "expected.json").read_text())
+    return {path: entry["score"] for path, entry in data.items()}
+
+
+def cmd_demo(args):
+    expected = load_expected()
+    references = {}
+    rows, mismatches = [], 0
+    print(f"Grading {len(expected)} example submissions from {EXAMPLES.relative_to(assignments.ROOT)}/ ...", flush=True)
+    for rel, want in expected.items():
+        assignment_id = rel.split("/")[0]
+        if assignment_id not in references:
+            references[assignment_id] = Reference(assignments.get(assignment_id))
+        result = grade_notebook(EXAMPLES / rel, assignment_id, reference=references[assignment_id])
+        ok = abs(result.score - want) < 1e-6
+        mismatches += not ok
+        rows.append((rel, result.score, result.max_score, want, ok, result.seconds))
+        print(f"  {rel:<48} {result.score:6g} / {result.max_score:g}   expected {want:g}  {'ok' if ok else 'MISMATCH'}  ({result.seconds:.1f} s)", flush=True)
+        if args.verbose:
+            print(report.table(result))
+    for ref in references.values():
+        ref.close()
+    print(f"{len(rows) - mismatches} of {len(rows)} examples got their expected score.")
+    return 1 if mismatches else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Course kit for recurrent neural networks: grading and release.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    grade = sub.add_parser("grade", help="grade one submitted notebook")
+    grade.add_argument("notebook")
+    grade.add_argument("--assignment", help="assignment id (inferred from the notebook when left out)")
+    grade.add_argument("--results", help="write Gradescope-style results.json here")
+    grade.add_argument("--feedback", help="write the student's feedback page (HTML) here")
+    grade.set_defaults(func=cmd_grade)
+
+    release = sub.add_parser("release", help="regenerate assignments/ from solutions/ with nbgrader")
+    release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    release.set_defaults(func=cmd_release)
+
+    demo = sub.add_parser("demo", help="grade examples/submissions/ and print the table")
+    demo.add_argument("-v", "--verbose", action="store_true", help="print every test of every submission")
+    demo.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Child-side probe: central-difference gradients of a unit, for gradient checks."""
+
+import numpy as np
+
+
+def central_differences(namespace, unit, kwargs, wrt, upstream, h=1e-5):
+    """[d sum(unit(**kwargs) * upstream) / d kwargs[name] for name in wrt], by central differences."""
+    func = namespace[unit]
+    grads = []
+    for name in wrt:
+        x = np.array(kwargs[name], dtype=np.float64)
+        args = dict(kwargs)
+        args[name] = x
+        grad = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + h
+            plus = np.asarray(func(**args), dtype=np.float64)
+            x[i] = old - h
+            minus = np.asarray(func(**args), dtype=np.float64)
+            x[i] = old
+            grad[i] = np.sum((plus - minus) * upstream) / (2 * h)
+        grads.append(grad)
+    return grads

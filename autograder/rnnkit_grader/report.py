@@ -1,0 +1,121 @@
+"""Turn a GradeResult into what people read: results.json, a feedback page, a table.
+
+results.json follows Gradescope's autograder schema (score, execution_time, output,
+tests[] with name/score/max_score/status/output/visibility); kit-specific fields sit
+under extra_data.
+"""
+
+import html
+import json
+from collections import OrderedDict
+
+from rnnkit_grader.runner import write_atomic
+
+
+def _summary(result):
+    if result.problems and not result.tests:
+        return "Not graded: " + " ".join(result.problems)
+    failed = sum(1 for t in result.tests if t.status != "passed")
+    line = f"{result.assignment}: {result.score:g} / {result.max_score:g} points; {len(result.tests) - failed} of {len(result.tests)} checks passed."
+    if result.problems:
+        line += "\n" + "\n".join(f"Note: {p}" for p in result.problems)
+    return line
+
+
+def results_json(result):
+    return {
+        "score": result.score,
+        "max_score": result.max_score,
+        "execution_time": round(result.seconds, 3),
+        "output": _summary(result),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [
+            {
+                "name": t.name,
+                "score": t.score,
+                "max_score": t.max_score,
+                "status": t.status,
+                "output": t.output,
+                "visibility": "visible",
+            }
+            for t in result.tests
+        ],
+        "extra_data": {
+            "assignment": result.assignment,
+            "notebook": result.path,
+            "problems": result.problems,
+            "child_startup_seconds": None if result.startup_seconds is None else round(result.startup_seconds, 3),
+            "child_restarts": result.restarts,
+            "units": unit_scores(result),
+        },
+    }
+
+
+def unit_scores(result):
+    units = OrderedDict()
+    for t in result.tests:
+        got, total = units.get(t.unit or "other", (0.0, 0.0))
+        units[t.unit or "other"] = (got + t.score, total + t.max_score)
+    return {u: {"score": round(s, 4), "max_score": m} for u, (s, m) in units.items()}
+
+
+def write_results(result, path):
+    write_atomic(path, json.dumps(results_json(result), indent=2))
+
+
+def feedback_html(result):
+    esc = html.escape
+    rows = []
+    for unit, scores in unit_scores(result).items():
+        ok = scores["score"] == scores["max_score"]
+        rows.append(
+            f'<tr class="{"ok" if ok else "bad"}"><td><code>{esc(unit)}</code></td>'
+            f'<td>{scores["score"]:g} / {scores["max_score"]:g}</td></tr>'
+        )
+    failures = [
+        f'<div class="failure"><h3>{esc(t.name)} <span class="pts">0 / {t.max_score:g}</span></h3>'
+        f"<pre>{esc(t.output)}</pre></div>"
+        for t in result.tests
+        if t.status != "passed"
+    ]
+    problems = "".join(f"<li>{esc(p)}</li>" for p in result.problems)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Feedback: {esc(str(result.assignment))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 56rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: .3rem .8rem; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.ok td:last-child {{ color: #1a7f37; }} tr.bad td:last-child {{ color: #b42318; font-weight: bold; }}
+.failure {{ border-left: 4px solid #b42318; padding: .2rem 1rem; margin: 1rem 0; background: #fff6f5; }}
+.failure h3 {{ font-size: 1rem; }} .pts {{ color: #b42318; font-weight: normal; }}
+pre {{ white-space: pre-wrap; }}
+</style></head><body>
+<h1>{esc(str(result.assignment))}: {result.score:g} / {result.max_score:g}</h1>
+<p>{esc(_summary(result).splitlines()[0])}</p>
+{f"<h2>About your notebook</h2><ul>{problems}</ul>" if problems else ""}
+<h2>Points by unit</h2>
+<table><tr><th>unit</th><th>points</th></tr>{"".join(rows)}</table>
+<h2>What to look at</h2>
+{"".join(failures) or "<p>Every check passed.</p>"}
+</body></html>
+"""
+
+
+def write_feedback(result, path):
+    write_atomic(path, feedback_html(result))
+
+
+def table(result, width=100):
+    """The per-test table printed by `rnnkit grade`."""
+    lines = [f"{result.path}  ({result.assignment})"]
+    for t in result.tests:
+        mark = "PASS" if t.status == "passed" else "FAIL"
+        lines.append(f"  {mark}  {t.score:5g}/{t.max_score:<4g} {t.name}"[:width])
+        if t.status != "passed":
+            for out in t.output.splitlines()[:4]:
+                lines.append(f"               {out}"[:width])
+    for p in result.problems:
+        lines.append(f"  NOTE  {p}"[:width * 3])
+    lines.append(f"  TOTAL {result.score:g} / {result.max_score:g}   ({result.seconds:.1f} s)")
+    return "\n".join(lines)

@@ -1,0 +1,344 @@
+"""Grade one notebook: load, extract, isolate, check with the hidden pytest suite.
+
+`grade_notebook` is the one entry point that the CLI, the batch runner and the
+kit's tests share. The hidden suite runs under pytest in this (trusted) process; its
+fixtures `student` and `reference` talk to two sandboxed children, and every
+comparison happens here.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnkit_grader import assignments, codec, notebook
+from rnnkit_grader.sandbox import SandboxError, StudentError, SubmissionProcess, UnitMissing
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class GradingFailure(AssertionError):
+    """A test's verdict on the submission; its message is what the student reads."""
+
+
+class GraderBug(Exception):
+    """The kit itself went wrong (for example the reference failed)."""
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one call of a student unit did: a value, or the error it raised."""
+
+    value: object = None
+    error: dict | None = None
+
+    @property
+    def raised(self):
+        return None if self.error is None else self.error.get("type")
+
+
+class Student:
+    """The submission as the hidden tests see it: units to call, probes to run."""
+
+    def __init__(self, nb, process):
+        self.notebook = nb
+        self.process = process
+
+    def call(self, unit, *args, timeout=None, **kwargs):
+        """The unit's return value; any failure becomes a GradingFailure naming the unit."""
+        outcome = self.outcome(unit, *args, timeout=timeout, **kwargs)
+        if outcome.error is not None:
+            raise GradingFailure(self.explain_error(unit, outcome.error))
+        return outcome.value
+
+    def outcome(self, unit, *args, timeout=None, **kwargs):
+        """Like call, but an exception raised by the student's code is returned, not raised."""
+        self._require(unit)
+        try:
+            return Outcome(value=self.process.call(unit, *args, timeout=timeout, **kwargs))
+        except StudentError as exc:
+            return Outcome(error=exc.info)
+        except UnitMissing:
+            raise GradingFailure(self._missing(unit)) from None
+        except SandboxError as exc:
+            raise GradingFailure(f"{unit}: {exc}") from None
+
+    def probe(self, name, unit, timeout=None, **kwargs):
+        """Run the kit's probe `name` in the child; `unit` names what it exercises."""
+        self._require(unit)
+        try:
+            return self.process.probe(name, timeout=timeout, **kwargs)
+        except StudentError as exc:
+            raise GradingFailure(self.explain_error(unit, exc.info)) from None
+        except UnitMissing:
+            raise GradingFailure(self._missing(unit)) from None
+        except SandboxError as exc:
+            raise GradingFailure(f"{unit}: {exc}") from None
+
+    def _require(self, unit):
+        if unit in self.notebook.unit_problems:
+            raise GradingFailure(f"{unit} could not be graded: {self.notebook.unit_problems[unit]}")
+        if self.process is None:
+            raise GradingFailure(f"{unit} could not be graded: the notebook could not be read")
+
+    def _missing(self, unit):
+        error = self.process.cell_errors.get(unit)
+        if error:
+            return f"{unit} is not defined: running its cell failed with {error['type']}: {error['message']}\n{error['traceback']}"
+        return f"{unit} is not defined after running its cell; is the function's name spelt '{unit}'?"
+
+    @staticmethod
+    def explain_error(unit, info):
+        kind, message = info.get("type"), info.get("message", "")
+        if kind == "NotImplementedError":
+            return f"{unit} is not implemented yet (it raises NotImplementedError)."
+        if kind == "UnitMissing":
+            return f"{unit} is not defined."
+        if kind == "SystemExit":
+            return f"{unit} called exit() (SystemExit {message}); a unit must return its result."
+        if kind == "MemoryError":
+            return f"{unit} ran out of memory (MemoryError): it allocated more than the grader allows."
+        text = f"{unit} raised {kind}: {message}"
+        if info.get("traceback"):
+            text += f"\n{info['traceback']}"
+        return text
+
+
+class Reference:
+    """The reference solution, run in its own child, with answers cached by request."""
+
+    def __init__(self, assignment, cache_dir=None):
+        self.assignment = assignment
+        self.notebook = None
+        self.process = None
+        self.memory = {}
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._fingerprint = None
+
+    def call(self, unit, *args, **kwargs):
+        return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs}, lambda p: p.call(unit, *args, **kwargs))
+
+    def probe(self, name, **kwargs):
+        return self._cached({"op": "probe", "probe": name, "kwargs": kwargs}, lambda p: p.probe(name, **kwargs))
+
+    def _cached(self, request, run):
+        key = hashlib.sha256(
+            (self.fingerprint() + json.dumps(codec.to_data(request), sort_keys=True)).encode()
+        ).hexdigest()
+        if key in self.memory:
+            return self.memory[key]
+        path = self.cache_dir / f"{key}.json" if self.cache_dir else None
+        if path is not None and path.exists():
+            try:
+                value = codec.from_data(json.loads(path.read_text()))
+                self.memory[key] = value
+                return value
+            except (OSError, ValueError, codec.ProtocolError):
+                pass
+        try:
+            value = run(self._process())
+        except (StudentError, UnitMissing, SandboxError) as exc:
+            raise GraderBug(f"the reference solution failed on {request.get('unit') or request.get('probe')}: {exc}") from None
+        self.memory[key] = value
+        if path is not None:
+            write_atomic(path, json.dumps(codec.to_data(value)))
+        return value
+
+    def fingerprint(self):
+        """Changes whenever the solution notebook or the kit's child-side code changes."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(self.assignment.solution.read_bytes())
+            for source in sorted(PACKAGE_DIR.rglob("*.py")):
+                digest.update(source.read_bytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def _process(self):
+        if self.process is None:
+            setup, units = notebook.reference_layout(self.assignment.solution)
+            self.notebook = notebook.load_submission(self.assignment.solution, units, setup)
+            if self.notebook.unit_problems:
+                raise GraderBug(f"the reference notebook is broken: {self.notebook.unit_problems}")
+            self.process = SubmissionProcess(
+                notebook.execution_cells(self.notebook), self.assignment.limits, label="reference"
+            )
+        return self.process
+
+    def close(self):
+        if self.process is not None:
+            self.process.close()
+            self.process = None
+
+
+def write_atomic(path, text):
+    """Write a file so that readers see the old content or the new, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclasses.dataclass
+class TestResult:
+    name: str
+    unit: str
+    score: float
+    max_score: float
+    status: str  # "passed" or "failed"
+    output: str
+    seconds: float
+
+
+@dataclasses.dataclass
+class GradeResult:
+    path: str
+    assignment: str | None
+    tests: list
+    problems: list
+    seconds: float
+    startup_seconds: float | None = None
+    restarts: int = 0
+
+    @property
+    def score(self):
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def max_score(self):
+        return round(sum(t.max_score for t in self.tests), 4) or 100.0
+
+
+class GradingPlugin:
+    """pytest plugin: hands the suite its fixtures' objects and collects the verdicts."""
+
+    def __init__(self, student, reference):
+        self._student = student
+        self._reference = reference
+        self.results = []
+
+    @pytest.hookimpl
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "points(n): points the test is worth")
+        config.addinivalue_line("markers", "unit(name): the unit the test grades")
+
+    @pytest.fixture(scope="session")
+    def student(self):
+        return self._student
+
+    @pytest.fixture(scope="session")
+    def reference(self):
+        return self._reference
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._record(item, report, call)
+
+    def _record(self, item, report, call):
+        points = item.get_closest_marker("points")
+        max_score = float(points.args[0]) if points else 0.0
+        unit_marker = item.get_closest_marker("unit")
+        unit = unit_marker.args[0] if unit_marker else ""
+        doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+        name = f"{unit}: {doc}" if unit else doc
+        if hasattr(item, "callspec"):
+            name += f" [{item.callspec.id}]"
+        if report.passed:
+            status, output, score = "passed", "", max_score
+        elif report.skipped:
+            status, output, score = "failed", "skipped", 0.0
+        else:
+            status, score = "failed", 0.0
+            exc = call.excinfo.value if call.excinfo else None
+            if isinstance(exc, GradingFailure):
+                output = str(exc)
+            elif isinstance(exc, AssertionError):
+                output = str(exc).split("\nassert ")[0] or "assertion failed"
+            elif isinstance(exc, GraderBug):
+                output = f"grader error (not your fault; tell the course staff): {exc}"
+            else:
+                output = f"grader error while checking: {type(exc).__name__}: {exc}"
+        self.results.append(TestResult(name, unit, score, max_score, status, output, report.duration))
+
+
+def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None):
+    """Grade the notebook at `path`; never raises for anything the submission does."""
+    t0 = time.monotonic()
+    path = Path(path)
+    problems = []
+    if assignment_id is None:
+        with contextlib.suppress(ValueError):
+            assignment_id = notebook.assignment_of(notebook.read_notebook(path), path)
+        if assignment_id is None:
+            assignment_id = notebook.assignment_of({}, path)
+    if assignment_id not in assignments.ASSIGNMENT_IDS or not assignments.get(assignment_id).available:
+        message = (
+            f"could not tell which assignment this notebook is for (found {assignment_id!r}); "
+            f"grade it with --assignment, one of: {', '.join(a.id for a in assignments.available())}"
+        )
+        return GradeResult(str(path), assignment_id, [], [message], time.monotonic() - t0)
+    assignment = assignments.get(assignment_id)
+
+    setup, units = notebook.reference_layout(assignment.solution)
+    nb = notebook.load_submission(path, units, setup)
+    problems.extend(nb.problems)
+    process = None if nb.problems else SubmissionProcess(notebook.execution_cells(nb), assignment.limits)
+    student = Student(nb, process)
+    owns_reference = reference is None
+    if reference is None:
+        reference = Reference(assignment, cache_dir=cache_dir)
+    plugin = GradingPlugin(student, reference)
+    args = [
+        str(assignment.suite),
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",
+        "--import-mode=importlib",
+        "--rootdir", str(assignment.suite.parent),
+        "-c", os.devnull,
+        "-q",
+    ]
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            exit_code = pytest.main(args, plugins=[plugin])
+        if exit_code not in (0, 1):
+            problems.append(f"grader error: the hidden suite did not run (pytest exit {exit_code}): {sink.getvalue()[-2000:]}")
+    finally:
+        if process is not None:
+            process.close()
+        if owns_reference:
+            reference.close()
+    for name in [m for m in sys.modules if m.startswith("test_") and m.endswith(assignment_id)]:
+        del sys.modules[name]
+    if process is not None:
+        for cell, error in process.cell_errors.items():
+            if cell not in units:
+                problems.append(f"{cell} raised {error['type']} when run: {error['message']}")
+    return GradeResult(
+        str(path),
+        assignment_id,
+        plugin.results,
+        problems,
+        time.monotonic() - t0,
+        startup_seconds=process.startup_seconds if process else None,
+        restarts=process.restarts if process else 0,
+    )

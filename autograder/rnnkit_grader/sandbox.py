@@ -1,0 +1,305 @@
+"""Run a submission's code in a child process and talk to it with data only.
+
+`SubmissionProcess` owns one child per submission and assignment: it starts the
+child in a scratch directory with resource limits (address space, CPU time, file
+size, processes), sends it the submission's cells once, and then serves every test's
+requests from that child. A request that runs past its time limit, a child that
+dies (exit, segfault, out of memory) or one that sends garbage ends that request with
+a `SandboxError`; the whole process group is killed and the next request gets a fresh
+child with the cells run again. Output the child prints is drained and capped.
+"""
+
+import dataclasses
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from rnnkit_grader import codec
+
+
+@dataclasses.dataclass
+class Limits:
+    """Resource limits for one submission's child."""
+
+    memory_bytes: int = 4 * 2**30  # address space; TensorFlow needs about 2.2 GiB of it
+    call_seconds: float = 60.0  # one request (one unit call or probe)
+    total_seconds: float = 600.0  # everything the submission runs, restarts included
+    startup_seconds: float = 60.0  # running the setup and unit cells
+    file_bytes: int = 64 * 2**20
+    processes: int = 512
+    output_bytes: int = 64 * 2**10  # what is kept of the child's stdout and stderr
+
+
+class SandboxError(Exception):
+    """The child could not answer: timed out, died, or broke the protocol."""
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        self.kind = kind  # "timeout", "crash", "protocol", "budget"
+
+
+class StudentError(Exception):
+    """The student's code raised; `info` has type, message and traceback."""
+
+    def __init__(self, info):
+        super().__init__(f"{info.get('type')}: {info.get('message')}")
+        self.info = info
+
+
+class UnitMissing(Exception):
+    """The unit is not defined in the submission."""
+
+
+def child_environment(extra=None, home=None):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": home or tempfile.gettempdir(),
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+        "MPLBACKEND": "Agg",
+        "KERAS_BACKEND": "tensorflow",
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "TF_NUM_INTRAOP_THREADS": "1",
+    }
+    for var in ("VIRTUAL_ENV", "KERAS_HOME"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    env.update(extra or {})
+    return env
+
+
+class SubmissionProcess:
+    """One sandboxed child running one submission's cells."""
+
+    def __init__(self, cells, limits=None, label="submission"):
+        self.cells = list(cells)  # [(name, source)]
+        self.limits = limits or Limits()
+        self.label = label
+        self.proc = None
+        self.cell_errors = {}  # cell name -> error info, from the first successful start
+        self.started_once = False
+        self.time_used = 0.0
+        self.startup_seconds = None
+        self.restarts = 0
+        self._output = bytearray()
+        self._scratch = None
+        self.start_failure = None  # a child that could not even run the cells is not retried
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    def start(self):
+        if self.proc is not None:
+            return
+        if self.start_failure is not None:
+            raise self.start_failure
+        try:
+            self._start()
+        except SandboxError as exc:
+            self.start_failure = exc
+            raise
+
+    def _start(self):
+        self._check_budget()
+        self._scratch = tempfile.mkdtemp(prefix="rnnkit-child-")
+        read_fd, write_fd = os.pipe()
+        env = child_environment(
+            {
+                "RNNKIT_RESPONSE_FD": str(write_fd),
+                "RNNKIT_LIMIT_AS": str(self.limits.memory_bytes),
+                "RNNKIT_LIMIT_CPU": str(int(self.limits.total_seconds) + 5),
+                "RNNKIT_LIMIT_FSIZE": str(self.limits.file_bytes),
+                "RNNKIT_LIMIT_NPROC": str(self.limits.processes),
+            },
+            home=self._scratch,
+        )
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "rnnkit_grader.child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,),
+            cwd=self._scratch,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(write_fd)
+        self._responses = read_fd
+        self._output = bytearray()
+        self._drain = threading.Thread(target=self._drain_output, args=(self.proc.stdout,), daemon=True)
+        self._drain.start()
+        if self.started_once:
+            self.restarts += 1
+        answer = self._request(
+            {"op": "exec", "cells": [{"name": n, "source": s} for n, s in self.cells]},
+            self.limits.startup_seconds,
+            what="running the notebook's cells",
+        )
+        errors = {c["name"]: c["error"] for c in answer.get("cells", []) if isinstance(c, dict) and "error" in c}
+        if not self.started_once:
+            self.cell_errors = errors
+            self.startup_seconds = time.monotonic() - t0
+        self.started_once = True
+
+    def close(self):
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            os.close(self._responses)
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- requests --------------------------------------------------------------
+
+    def call(self, unit, *args, timeout=None, **kwargs):
+        """Call the submission's `unit` with data arguments; return its value as data."""
+        return self._unit_request(
+            {"op": "call", "unit": unit, "args": codec.to_data(list(args)), "kwargs": codec.to_data(kwargs)},
+            timeout,
+            f"calling {unit}",
+            unit,
+        )
+
+    def probe(self, name, timeout=None, **kwargs):
+        """Run the kit's probe `module.function` on the submission's namespace."""
+        return self._unit_request(
+            {"op": "probe", "probe": name, "kwargs": codec.to_data(kwargs)}, timeout, f"probe {name}", None
+        )
+
+    def output_tail(self, limit=2000):
+        text = bytes(self._output).decode("utf-8", "replace")
+        return text[-limit:]
+
+    def _unit_request(self, message, timeout, what, unit):
+        self.start()
+        answer = self._request(message, timeout or self.limits.call_seconds, what)
+        if "error" in answer:
+            info = answer["error"] if isinstance(answer["error"], dict) else {"type": "Error", "message": str(answer["error"])}
+            if info.get("type") == "UnitMissing":
+                raise UnitMissing(unit or info.get("message"))
+            raise StudentError(info)
+        if "value" not in answer:
+            raise SandboxError(f"the child sent no value while {what}", "protocol")
+        try:
+            return codec.from_data(answer["value"])
+        except codec.ProtocolError as exc:
+            raise SandboxError(f"the child sent an invalid value while {what}: {exc}", "protocol") from None
+
+    def _check_budget(self):
+        if self.time_used >= self.limits.total_seconds:
+            raise SandboxError(
+                f"the submission used up its time budget of {self.limits.total_seconds:.0f} s", "budget"
+            )
+
+    def _request(self, message, timeout, what):
+        self._check_budget()
+        timeout = min(timeout, self.limits.total_seconds - self.time_used)
+        t0 = time.monotonic()
+        try:
+            self.proc.stdin.write(codec.encode_message(message))
+            self.proc.stdin.flush()
+            header = self._read_exact(4, t0, timeout)
+            (size,) = struct.unpack(">I", header)
+            if size > codec.MAX_MESSAGE_BYTES:
+                raise SandboxError(f"the child sent a message of {size} bytes while {what}", "protocol")
+            return codec.decode_payload(self._read_exact(size, t0, timeout))
+        except SandboxError as exc:
+            self._fail(exc, what)
+        except codec.ProtocolError as exc:
+            self._fail(SandboxError(str(exc), "protocol"), what)
+        except (BrokenPipeError, ConnectionResetError, OSError) as exc:
+            self._fail(SandboxError(f"lost the child: {exc}", "crash"), what)
+        finally:
+            self.time_used += time.monotonic() - t0
+
+    def _read_exact(self, n, t0, timeout):
+        chunks = []
+        while n:
+            left = timeout - (time.monotonic() - t0)
+            if left <= 0:
+                raise SandboxError(f"no answer within {timeout:.0f} s", "timeout")
+            ready, _, _ = select.select([self._responses], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self._responses, min(n, 1 << 20))
+            if not chunk:
+                raise SandboxError("the child ended", "crash")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _fail(self, exc, what):
+        proc = self.proc
+        returncode = None
+        if exc.kind == "crash" and proc is not None:
+            try:
+                returncode = proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        self.close()
+        if exc.kind == "timeout":
+            message = f"timed out while {what}: {exc}"
+        elif exc.kind == "crash":
+            message = f"the process running the submission died while {what}{describe_exit(returncode)}"
+        else:
+            message = f"{exc} (while {what})"
+        raise SandboxError(message, exc.kind) from None
+
+    def _drain_output(self, stream):
+        keep = self.limits.output_bytes
+        buf = self._output
+        while True:
+            try:
+                chunk = stream.read1(65536)
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                return
+            buf.extend(chunk)
+            if len(buf) > 2 * keep:
+                del buf[: len(buf) - keep]
+
+
+def describe_exit(returncode):
+    if returncode is None:
+        return ""
+    if returncode < 0:
+        sig = -returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        hint = {
+            "SIGKILL": " (killed: usually memory beyond the limit)",
+            "SIGSEGV": " (a segmentation fault)",
+            "SIGXCPU": " (CPU time limit)",
+            "SIGXFSZ": " (file size limit)",
+            "SIGABRT": " (aborted)",
+        }.get(name, "")
+        return f" (signal {name}){hint}"
+    return f" (exit status {returncode}: the code called exit)"
