@@ -51,6 +51,7 @@ class Student:
     def __init__(self, nb, process):
         self.notebook = nb
         self.process = process
+        self.timed_out = {}  # unit -> message: a unit that hung once is not run again
 
     def call(self, unit, *args, timeout=None, **kwargs):
         """The unit's return value; any failure becomes a GradingFailure naming the unit."""
@@ -69,7 +70,13 @@ class Student:
         except UnitMissing:
             raise GradingFailure(self._missing(unit)) from None
         except SandboxError as exc:
-            raise GradingFailure(f"{unit}: {exc}") from None
+            raise self._sandbox_failure(unit, exc) from None
+
+    def _sandbox_failure(self, unit, exc):
+        if exc.kind == "timeout":
+            self.timed_out[unit] = f"{unit}: {exc}; it is not run again for the remaining checks."
+            return GradingFailure(self.timed_out[unit])
+        return GradingFailure(f"{unit}: {exc}")
 
     def probe(self, name, unit, timeout=None, **kwargs):
         """Run the kit's probe `name` in the child; `unit` names what it exercises."""
@@ -81,9 +88,11 @@ class Student:
         except UnitMissing:
             raise GradingFailure(self._missing(unit)) from None
         except SandboxError as exc:
-            raise GradingFailure(f"{unit}: {exc}") from None
+            raise self._sandbox_failure(unit, exc) from None
 
     def _require(self, unit):
+        if unit in self.timed_out:
+            raise GradingFailure(self.timed_out[unit])
         if unit in self.notebook.unit_problems:
             raise GradingFailure(f"{unit} could not be graded: {self.notebook.unit_problems[unit]}")
         if self.process is None:
@@ -280,7 +289,7 @@ class GradingPlugin:
         self.results.append(TestResult(name, unit, score, max_score, status, output, report.duration))
 
 
-def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None):
+def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None):
     """Grade the notebook at `path`; never raises for anything the submission does."""
     t0 = time.monotonic()
     path = Path(path)
@@ -301,7 +310,7 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None):
     setup, units = notebook.reference_layout(assignment.solution)
     nb = notebook.load_submission(path, units, setup)
     problems.extend(nb.problems)
-    process = None if nb.problems else SubmissionProcess(notebook.execution_cells(nb), assignment.limits)
+    process = None if nb.problems else SubmissionProcess(notebook.execution_cells(nb), limits or assignment.limits)
     student = Student(nb, process)
     owns_reference = reference is None
     if reference is None:

@@ -243,7 +243,26 @@ def backward_args(case):
     return {k: case[k] for k in ("dh", "x", "h0", "Wx", "Wh", "b")}
 
 
+def dependency_note(student, reference, case):
+    """rnn_backward builds on rnn_forward and rnn_step_backward: say when those are wrong."""
+    notes = []
+    fwd = student.outcome("rnn_forward", **forward_args(case))
+    if fwd.error or not checks.matches(fwd.value, reference.call("rnn_forward", **forward_args(case)), FORWARD_TOL):
+        notes.append("rnn_forward")
+    args = step_backward_args(case)
+    step = student.outcome("rnn_step_backward", **args)
+    ref_step = reference.call("rnn_step_backward", **args)
+    if step.error or not (isinstance(step.value, (tuple, list)) and len(step.value) == 5 and all(checks.matches(a, b, BACKWARD_TOL) for a, b in zip(step.value, ref_step))):
+        notes.append("rnn_step_backward")
+    if notes:
+        return f"rnn_backward uses your {' and '.join(notes)}, which {'is' if len(notes) == 1 else 'are'} wrong too: fix {'it' if len(notes) == 1 else 'them'} first."
+    return ""
+
+
 def diagnose_backward(student, reference, case, got):
+    dependency = dependency_note(student, reference, case)
+    if dependency:
+        return dependency
     last_only = dict(backward_args(case))
     last_only["dh"] = np.zeros_like(case["dh"])
     last_only["dh"][:, -1] = case["dh"][:, -1]

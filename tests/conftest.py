@@ -1,0 +1,55 @@
+"""Shared helpers for the kit's tests: submissions made from the reference notebooks."""
+
+import copy
+import os
+
+import nbformat
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from rnnkit_grader import assignments  # noqa: E402
+from rnnkit_grader.notebook import nbgrader_meta  # noqa: E402
+
+
+def reference_notebook(assignment_id):
+    return nbformat.read(assignments.get(assignment_id).solution, as_version=4)
+
+
+def make_submission(tmp_path, assignment_id, replace=None, drop=(), name=None):
+    """Write a variant of the reference notebook: unit cells replaced or dropped."""
+    nb = copy.deepcopy(reference_notebook(assignment_id))
+    replace = replace or {}
+    cells = []
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in drop:
+            continue
+        if grade_id in replace:
+            cell.source = replace[grade_id]
+        cells.append(cell)
+    nb.cells = cells
+    path = tmp_path / (name or f"{assignment_id}.ipynb")
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def submission(tmp_path):
+    def make(assignment_id, **kwargs):
+        return make_submission(tmp_path, assignment_id, **kwargs)
+
+    return make
+
+
+def by_unit(result):
+    """{unit: (score, max_score)} from a GradeResult."""
+    units = {}
+    for t in result.tests:
+        got, total = units.get(t.unit, (0.0, 0.0))
+        units[t.unit] = (got + t.score, total + t.max_score)
+    return units
+
+
+def messages(result, unit):
+    return "\n".join(t.output for t in result.tests if t.unit == unit and t.status != "passed")
