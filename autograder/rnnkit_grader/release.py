@@ -33,7 +33,9 @@ def generate(assignment_id, release_dir=None):
             f"--CourseDirectory.release_directory={release_dir}",
             f"--CourseDirectory.db_url=sqlite:///{tmp}/gradebook.db",
         ]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        # nbgrader runs `alembic` by name to create its database: put this environment's bin first.
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PATH=path)
         done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment {assignment_id} failed:\n{done.stdout}\n{done.stderr}")

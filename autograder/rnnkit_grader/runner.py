@@ -266,7 +266,8 @@ class GradingPlugin:
         points = item.get_closest_marker("points")
         max_score = float(points.args[0]) if points else 0.0
         unit_marker = item.get_closest_marker("unit")
-        unit = unit_marker.args[0] if unit_marker else ""
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        unit = unit_marker.args[0] if unit_marker else str(params.get("cell", ""))
         doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
         name = f"{unit}: {doc}" if unit else doc
         if hasattr(item, "callspec"):

@@ -1,0 +1,55 @@
+"""Write the example submissions in examples/submissions/ from the released notebooks.
+
+    .venv/bin/python tools/make_examples.py
+
+Each example is the student release with its unit cells filled in the way a student
+might: a correct solution written differently from the reference, and realistic
+mistakes (each changes one unit of the correct one). `blank` is the release as
+handed out. The score each must get is recorded by hand in
+examples/submissions/expected.json, with the reason, and asserted by
+tests/test_examples.py. Run this again after `rnnkit release` changes a notebook.
+"""
+
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from example_variants import VARIANTS  # noqa: E402
+
+
+def nbgrader_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def fill(release, units):
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        gid = nbgrader_id(cell)
+        if gid in units:
+            cell.source = units[gid].strip("\n") + "\n"
+    return nb
+
+
+def main():
+    out_root = ROOT / "examples" / "submissions"
+    for assignment_id, variants in VARIANTS.items():
+        release = nbformat.read(ROOT / "assignments" / assignment_id / f"{assignment_id}.ipynb", as_version=4)
+        out = out_root / assignment_id
+        out.mkdir(parents=True, exist_ok=True)
+        nbformat.write(release, out / "blank.ipynb")
+        correct = variants["correct"]
+        for name, units in variants.items():
+            merged = dict(correct)
+            merged.update(units)
+            nbformat.write(fill(release, merged), out / f"{name}.ipynb")
+            print(f"wrote {out.relative_to(ROOT)}/{name}.ipynb")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
