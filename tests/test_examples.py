@@ -27,6 +27,7 @@ def test_example_gets_its_recorded_score(relpath, references):
         references[assignment_id] = Reference(assignments.get(assignment_id))
     result = grade_notebook(EXAMPLES / relpath, assignment_id, reference=references[assignment_id])
     failures = "\n".join(f"{t.name}: {t.output}" for t in result.tests if t.status != "passed")
+    assert result.max_score == 100, "an assignment is worth 100 points"
     assert result.score == EXPECTED[relpath]["score"], failures
     for fragment in EXPECTED[relpath].get("feedback_mentions", []):
         assert fragment in failures, f"the feedback should mention {fragment!r}"

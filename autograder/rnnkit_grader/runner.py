@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -181,6 +182,9 @@ class Reference:
             )
         return self.process
 
+    def start(self):
+        self._process().start()
+
     def close(self):
         if self.process is not None:
             self.process.close()
@@ -290,6 +294,21 @@ class GradingPlugin:
         self.results.append(TestResult(name, unit, score, max_score, status, output, report.duration))
 
 
+def start_together(process, reference):
+    """Start the student's and the reference's children at once: each may take seconds to import."""
+    starters = [reference.start] + ([process.start] if process is not None else [])
+
+    def run(start):
+        with contextlib.suppress(Exception):  # a failed start is remembered and reported per test
+            start()
+
+    threads = [threading.Thread(target=run, args=(start,)) for start in starters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None):
     """Grade the notebook at `path`; never raises for anything the submission does."""
     t0 = time.monotonic()
@@ -316,6 +335,7 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
     owns_reference = reference is None
     if reference is None:
         reference = Reference(assignment, cache_dir=cache_dir)
+    start_together(process, reference)
     plugin = GradingPlugin(student, reference)
     args = [
         str(assignment.suite),

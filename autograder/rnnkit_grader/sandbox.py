@@ -35,6 +35,8 @@ class Limits:
     file_bytes: int = 64 * 2**20
     processes: int = 512
     output_bytes: int = 64 * 2**10  # what is kept of the child's stdout and stderr
+    preload_tf: bool = False  # import TensorFlow in the child before the student's code
+    threads: int = 1  # TensorFlow intra- and inter-op threads in the child
 
 
 class SandboxError(Exception):
@@ -121,6 +123,8 @@ class SubmissionProcess:
                 "RNNKIT_LIMIT_CPU": str(int(self.limits.total_seconds) + 5),
                 "RNNKIT_LIMIT_FSIZE": str(self.limits.file_bytes),
                 "RNNKIT_LIMIT_NPROC": str(self.limits.processes),
+                "RNNKIT_PRELOAD_TF": "1" if self.limits.preload_tf else "0",
+                "RNNKIT_THREADS": str(self.limits.threads),
             },
             home=self._scratch,
         )
