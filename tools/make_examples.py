@@ -1,6 +1,6 @@
 """Write the example submissions in examples/submissions/ from the released notebooks.
 
-    .venv/bin/python tools/make_examples.py
+    .venv/bin/python tools/make_examples.py [ASSIGNMENT ...]
 
 Each example is the student release with its unit cells filled in the way a student
 might: a correct solution written differently from the reference, and realistic
@@ -35,10 +35,16 @@ def fill(release, units):
     return nb
 
 
-def main():
+def main(ids=None):
     out_root = ROOT / "examples" / "submissions"
     for assignment_id, variants in VARIANTS.items():
-        release = nbformat.read(ROOT / "assignments" / assignment_id / f"{assignment_id}.ipynb", as_version=4)
+        if ids and assignment_id not in ids:
+            continue
+        release_path = ROOT / "assignments" / assignment_id / f"{assignment_id}.ipynb"
+        if not release_path.exists():
+            print(f"skipped {assignment_id}: no release yet (run rnnkit release)")
+            continue
+        release = nbformat.read(release_path, as_version=4)
         out = out_root / assignment_id
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(release, out / "blank.ipynb")
@@ -52,4 +58,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
