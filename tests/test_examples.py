@@ -9,7 +9,11 @@ from rnnkit_grader import assignments
 from rnnkit_grader.runner import Reference, grade_notebook
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions"
-EXPECTED = json.loads((EXAMPLES / "expected.json").read_text())
+EXPECTED = {
+    f"{path.parent.name}/{name}": entry
+    for path in sorted(EXAMPLES.glob("*/expected.json"))
+    for name, entry in json.loads(path.read_text()).items()
+}
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@
 
 Each example is the student release with its unit cells filled in the way a student
 might: a correct solution written differently from the reference, and realistic
-mistakes (each changes one unit of the correct one). `blank` is the release as
+mistakes (each changes one unit of the correct one), from tools/variants/v<id>.py. `blank` is the release as
 handed out. The score each must get is recorded by hand in
-examples/submissions/expected.json, with the reason, and asserted by
+examples/submissions/<id>/expected.json, with the reason, and asserted by
 tests/test_examples.py. Run this again after `rnnkit release` changes a notebook.
 """
 
@@ -16,10 +16,18 @@ from pathlib import Path
 
 import nbformat
 
+import importlib
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from example_variants import VARIANTS  # noqa: E402
+
+def all_variants():
+    """{assignment id: VARIANTS} from tools/variants/v<id>.py."""
+    found = {}
+    for module in sorted((ROOT / "tools" / "variants").glob("v[0-9]*.py")):
+        found[module.stem[1:]] = importlib.import_module(f"variants.{module.stem}").VARIANTS
+    return found
 
 
 def nbgrader_id(cell):
@@ -37,7 +45,7 @@ def fill(release, units):
 
 def main(ids=None):
     out_root = ROOT / "examples" / "submissions"
-    for assignment_id, variants in VARIANTS.items():
+    for assignment_id, variants in all_variants().items():
         if ids and assignment_id not in ids:
             continue
         release_path = ROOT / "assignments" / assignment_id / f"{assignment_id}.ipynb"

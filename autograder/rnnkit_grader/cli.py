@@ -35,9 +35,12 @@ def cmd_release(args):
 
 
 def load_expected():
-    """{relative notebook path: expected score} from examples/submissions/expected.json."""
-    data = json.loads((EXAMPLES / "expected.json").read_text())
-    return {path: entry["score"] for path, entry in data.items()}
+    """{"<id>/<name>.ipynb": expected score} from examples/submissions/<id>/expected.json."""
+    expected = {}
+    for path in sorted(EXAMPLES.glob("*/expected.json")):
+        for name, entry in json.loads(path.read_text()).items():
+            expected[f"{path.parent.name}/{name}"] = entry["score"]
+    return expected
 
 
 def cmd_demo(args):

@@ -1,0 +1,1 @@
+"""Example-submission variants, one module per assignment (tools/make_examples.py)."""
