@@ -24,6 +24,18 @@ def cmd_grade(args):
     return 0
 
 
+def cmd_grade_batch(args):
+    from rnnkit_grader import batch
+
+    all_jobs, todo, failures, gradebook = batch.run_batch(
+        args.dir, args.out, jobs=args.jobs, assignment=args.assignment, scheduler=args.scheduler
+    )
+    for job, exc in failures:
+        print(f"grader error on {job.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"graded {len(todo) - len(failures)} of {len(todo)}; gradebook: {gradebook}")
+    return 1 if failures else 0
+
+
 def cmd_release(args):
     from rnnkit_grader import release
 
@@ -75,6 +87,14 @@ def main(argv=None):
     grade.add_argument("--results", help="write Gradescope-style results.json here")
     grade.add_argument("--feedback", help="write the student's feedback page (HTML) here")
     grade.set_defaults(func=cmd_grade)
+
+    batch = sub.add_parser("grade-batch", help="grade every submission under DIR, in parallel and resumably")
+    batch.add_argument("dir", help="nbgrader's course folder (submitted/<student>/<assignment>/) or a flat folder of notebooks")
+    batch.add_argument("--out", required=True, help="where results, feedback and gradebook.csv go")
+    batch.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    batch.add_argument("--assignment", help="assignment id for a flat folder of one assignment")
+    batch.add_argument("--scheduler", help="address of a Dask distributed scheduler to run the grading on")
+    batch.set_defaults(func=cmd_grade_batch)
 
     release = sub.add_parser("release", help="regenerate assignments/ from solutions/ with nbgrader")
     release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
