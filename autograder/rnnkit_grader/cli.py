@@ -36,6 +36,15 @@ def cmd_grade_batch(args):
     return 1 if failures else 0
 
 
+def cmd_gradescope(args):
+    from rnnkit_grader import gradescope
+
+    out = args.out or f"gradescope_{args.assignment}.zip"
+    path = gradescope.build_zip(args.assignment, out)
+    print(f"wrote {path}: upload it as the autograder of {args.assignment} (give it at least 4 GB of memory)")
+    return 0
+
+
 def cmd_release(args):
     from rnnkit_grader import release
 
@@ -95,6 +104,11 @@ def main(argv=None):
     batch.add_argument("--assignment", help="assignment id for a flat folder of one assignment")
     batch.add_argument("--scheduler", help="address of a Dask distributed scheduler to run the grading on")
     batch.set_defaults(func=cmd_grade_batch)
+
+    gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip for an assignment")
+    gs.add_argument("assignment")
+    gs.add_argument("--out", help="zip file to write (default gradescope_<assignment>.zip)")
+    gs.set_defaults(func=cmd_gradescope)
 
     release = sub.add_parser("release", help="regenerate assignments/ from solutions/ with nbgrader")
     release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")

@@ -1,0 +1,75 @@
+"""Build a Gradescope autograder zip for one assignment.
+
+The zip holds the kit's source (library, engine, hidden suite, the assignment's
+reference notebook), `setup.sh` (installs Python 3.11 and the kit into a virtual
+environment) and `run_autograder` (grades /autograder/submission/*.ipynb and writes
+/autograder/results/results.json). Upload it as the assignment's autograder.
+TensorFlow wants memory: pick at least 4 GB RAM / 2 CPUs in the autograder settings.
+"""
+
+import zipfile
+from pathlib import Path
+
+from rnnkit_grader import assignments
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once when the autograder image is built.
+set -euo pipefail
+cd /autograder/source
+if ! command -v python3.11 >/dev/null; then
+    apt-get update -q
+    apt-get install -y -q software-properties-common
+    add-apt-repository -y ppa:deadsnakes/ppa || true
+    apt-get update -q
+    apt-get install -y -q python3.11 python3.11-venv
+fi
+python3.11 -m venv /autograder/venv
+/autograder/venv/bin/pip install --quiet --upgrade pip
+/autograder/venv/bin/pip install --quiet -e /autograder/source
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission. AUTOGRADER_ROOT lets tests use another root.
+set -uo pipefail
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+RNNKIT="${{RNNKIT_BIN:-$ROOT/venv/bin/rnnkit}}"
+export TF_CPP_MIN_LOG_LEVEL=3
+mkdir -p "$ROOT/results"
+notebook=$(find "$ROOT/submission" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)
+if [ -z "$notebook" ]; then
+    printf '%s\\n' '{{"score": 0, "output": "No .ipynb file was submitted: upload your {assignment}.ipynb notebook.", "tests": []}}' > "$ROOT/results/results.json"
+    exit 0
+fi
+for candidate in $(find "$ROOT/submission" -name '{assignment}.ipynb' | sort); do notebook="$candidate"; break; done
+"$RNNKIT" grade "$notebook" --assignment {assignment} --results "$ROOT/results/results.json" --feedback "$ROOT/results/feedback.html"
+"""
+
+# What the zip carries from the repository (the assignment's own solution is added separately).
+INCLUDE = ["pyproject.toml", "README.md", "nbgrader_config.py", "rnnkit", "autograder/rnnkit_grader"]
+
+
+def build_zip(assignment_id, out_path):
+    """Write the autograder zip for assignment_id to out_path and return its path."""
+    assignment = assignments.get(assignment_id)
+    root = assignments.ROOT
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        _add_executable(zf, "setup.sh", SETUP_SH)
+        _add_executable(zf, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment_id))
+        for item in INCLUDE:
+            path = root / item
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            for file in files:
+                zf.write(file, file.relative_to(root).as_posix())
+        for file in (assignment.suite, assignment.suite.parent / "conftest.py", assignment.solution):
+            if file.exists():
+                zf.write(file, file.relative_to(root).as_posix())
+    return out_path
+
+
+def _add_executable(zf, name, text):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = 0o100755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, text)

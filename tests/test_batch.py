@@ -1,0 +1,55 @@
+"""grade-batch: both layouts, parallel workers, resume, gradebook."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from rnnkit_grader import batch
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions" / "01_rnn_numpy"
+A = "01_rnn_numpy"
+SCORES = {"correct": 100, "blank": 0, "forward_reuses_h0": 63, "one_hot_without_range_check": 96}
+
+
+def nbgrader_layout(tmp_path):
+    root = tmp_path / "course"
+    for student in SCORES:
+        folder = root / "submitted" / student / A
+        folder.mkdir(parents=True)
+        shutil.copy(EXAMPLES / f"{student}.ipynb", folder / f"{A}.ipynb")
+    (root / "submitted" / "broken" / A).mkdir(parents=True)
+    (root / "submitted" / "broken" / A / f"{A}.ipynb").write_text("{ not a notebook")
+    return root
+
+
+def gradebook(out):
+    with open(out / "gradebook.csv") as handle:
+        return {row["student"]: float(row[A]) for row in csv.DictReader(handle)}
+
+
+def test_batch_grades_in_parallel_and_resumes(tmp_path):
+    root, out = nbgrader_layout(tmp_path), tmp_path / "out"
+    all_jobs, todo, failures, _ = batch.run_batch(root, out, jobs=2, progress=False)
+    assert len(all_jobs) == len(todo) == 5 and not failures
+    assert gradebook(out) == {**SCORES, "broken": 0}
+    results = json.loads((out / A / "correct" / "results.json").read_text())
+    assert results["score"] == 100 and (out / A / "correct" / "feedback.html").exists()
+
+    # An interrupted batch: one result lost, one submission changed since.
+    (out / A / "blank" / "results.json").unlink()
+    shutil.copy(EXAMPLES / "correct.ipynb", root / "submitted" / "forward_reuses_h0" / A / f"{A}.ipynb")
+    _, todo, failures, _ = batch.run_batch(root, out, jobs=1, progress=False)
+    assert sorted(j.student for j in todo) == ["blank", "forward_reuses_h0"]
+    assert gradebook(out)["forward_reuses_h0"] == 100 and gradebook(out)["blank"] == 0
+
+
+def test_flat_folder(tmp_path):
+    root = tmp_path / "flat"
+    root.mkdir()
+    shutil.copy(EXAMPLES / "correct.ipynb", root / f"alice_{A}.ipynb")
+    shutil.copy(EXAMPLES / "blank.ipynb", root / "bob.ipynb")
+    jobs = batch.find_submissions(root, A)
+    assert sorted((j.student, j.assignment) for j in jobs) == [("alice", A), ("bob", A)]
+    batch.run_batch(root, tmp_path / "out", progress=False, assignment=A)
+    assert gradebook(tmp_path / "out") == {"alice": 100, "bob": 0}
