@@ -35,6 +35,8 @@ def test_batch_grades_in_parallel_and_resumes(tmp_path):
     assert gradebook(out) == {**SCORES, "broken": 0}
     results = json.loads((out / A / "correct" / "results.json").read_text())
     assert results["score"] == 100 and (out / A / "correct" / "feedback.html").exists()
+    report = (out / "class_report.html").read_text()
+    assert "5 submissions" in report and "one_hot: an index outside" in report
 
     # An interrupted batch: one result lost, one submission changed since.
     (out / A / "blank" / "results.json").unlink()

@@ -169,6 +169,55 @@ def write_gradebook(out):
     return out / "gradebook.csv"
 
 
+def write_class_report(out):
+    """class_report.html: per assignment, a score histogram and each test's pass rate."""
+    import html
+
+    out = Path(out)
+    by_assignment = {}
+    for results in sorted(out.glob("*/*/results.json")):
+        try:
+            by_assignment.setdefault(results.parent.parent.name, []).append(json.loads(results.read_text()))
+        except (OSError, ValueError):
+            continue
+    sections = []
+    for assignment, runs in sorted(by_assignment.items()):
+        scores = [r.get("score", 0) for r in runs]
+        bins = [0] * 10
+        for score in scores:
+            bins[min(int(score // 10), 9)] += 1
+        top = max(bins) or 1
+        bars = "".join(
+            f'<rect x="{i * 34 + 30}" y="{150 - 130 * n / top:.0f}" width="30" height="{130 * n / top:.0f}" fill="#4c78a8"><title>{i * 10}-{i * 10 + 10}: {n}</title></rect>'
+            f'<text x="{i * 34 + 45}" y="166" font-size="10" text-anchor="middle">{i * 10}</text>'
+            f'<text x="{i * 34 + 45}" y="{145 - 130 * n / top:.0f}" font-size="10" text-anchor="middle">{n or ""}</text>'
+            for i, n in enumerate(bins)
+        )
+        tests = {}
+        for run in runs:
+            for t in run.get("tests", []):
+                passed, total = tests.get(t["name"], (0, 0))
+                tests[t["name"]] = (passed + (t.get("status") == "passed"), total + 1)
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{100 * p / n:.0f}%</td><td><div style='background:#e45756;height:8px;width:{100 - 100 * p / n:.0f}px'></div></td></tr>"
+            for name, (p, n) in sorted(tests.items(), key=lambda kv: kv[1][0] / kv[1][1])
+        )
+        mean = sum(scores) / len(scores)
+        sections.append(
+            f"<h2>{html.escape(assignment)}</h2><p>{len(scores)} submissions, mean {mean:.1f}, "
+            f"median {sorted(scores)[len(scores) // 2]:g}</p>"
+            f'<svg width="380" height="175" role="img" aria-label="score histogram">{bars}</svg>'
+            f"<h3>Tests, hardest first</h3><table><tr><th>test</th><th>passed</th><th>failed</th></tr>{rows}</table>"
+        )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Class report</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}td{padding:2px 8px;border-bottom:1px solid #eee}</style>"
+        f"</head><body><h1>Class report</h1>{''.join(sections) or '<p>No results yet.</p>'}</body></html>"
+    )
+    write_atomic(out / "class_report.html", page)
+    return out / "class_report.html"
+
+
 def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True):
     """Grade every submission under root that is not already graded; write the gradebook."""
     out = Path(out)
@@ -213,4 +262,5 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True)
                 except Exception as exc:
                     finished(job, exc)
     gradebook = write_gradebook(out)
+    write_class_report(out)
     return all_jobs, todo, failures, gradebook
