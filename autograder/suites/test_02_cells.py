@@ -247,6 +247,13 @@ def test_stacked_rnn_builds_distinct_cells(student):
         checks.fail(f"stacked_rnn(..., num_layers=3) holds {got['num_cells']} cells; expected 3.")
     if got["distinct_cells"] != 3:
         checks.fail("stacked_rnn: the layers share one cell object; make a new cell_class(units) for each layer.")
+    stack_error(got)
+
+
+def stack_error(got):
+    if "error" in got:
+        hint = " (the layers share one cell object: make a new cell_class(units) per layer)" if got.get("distinct_cells", 0) < got.get("num_cells", 0) else ""
+        checks.fail(f"stacked_rnn: running the stack failed{hint}: {got['error']}")
 
 
 @pytest.mark.unit("stacked_rnn")
@@ -258,6 +265,7 @@ def test_stacked_rnn_flags(student, reference, flags):
     got = student.probe("cells.stacked", "stacked_rnn", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x)
     if not got["is_rnn"]:
         checks.fail("stacked_rnn: should return a keras.layers.RNN.")
+    stack_error(got)
     if (got["return_sequences"], got["return_state"]) != flags:
         checks.fail(f"stacked_rnn: asked for {flags_id(flags)}, the layer has return_sequences={got['return_sequences']}, return_state={got['return_state']}.")
     want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x)
@@ -279,6 +287,7 @@ def test_stacked_rnn_computes_the_stack(student, reference):
     want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=True, return_state=True, x=x, weights=weights)
     if not got["is_rnn"]:
         checks.fail("stacked_rnn: should return a keras.layers.RNN.")
+    stack_error(got)
     if not all_agree(got["outputs"], want["outputs"]):
         checks.fail("stacked_rnn: with Keras's LSTMCell and the same weights, the outputs differ from keras.layers.RNN([LSTMCell(u), LSTMCell(u)]).")
 

@@ -104,10 +104,12 @@ def config_roundtrip(namespace, cell, units, x, weights):
 
 
 def kwargs_passed(namespace, cell, units):
-    """Does the cell hand name and dtype on to Layer?"""
-    cls = cell_class(namespace, cell, "student")
-    made = cls(units, name="named_cell", dtype="float64")
-    return {"name": str(made.name), "dtype": str(made.dtype_policy.variable_dtype if hasattr(made, "dtype_policy") else made.dtype)}
+    """Does the cell hand name and dtype on to Layer (and still work in float64)?"""
+    keras = _keras()
+    made = cell_class(namespace, cell, "student")(units, name="named_cell", dtype="float64")
+    layer = keras.layers.RNN(made, dtype="float64")
+    layer(np.zeros((1, 2, 3), dtype=np.float64))
+    return {"name": str(made.name), "dtype": str(made.weights[0].dtype) if made.weights else "no weights"}
 
 
 def stacked(namespace, units, num_layers, return_sequences, return_state, x, weights=None):
@@ -124,11 +126,15 @@ def stacked(namespace, units, num_layers, return_sequences, return_state, x, wei
     info["return_state"] = bool(getattr(layer, "return_state", None))
     if not info["is_rnn"]:
         return info
-    x = np.asarray(x, dtype=np.float32)
-    layer(x[:, :1])
-    if weights is not None:
-        layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
-    out = layer(x)
+    try:  # what the layer is made of is worth reporting even when running it fails
+        x = np.asarray(x, dtype=np.float32)
+        layer(x[:, :1])
+        if weights is not None:
+            layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
+        out = layer(x)
+    except Exception as exc:
+        info["error"] = f"{type(exc).__name__}: {exc}"[:600]
+        return info
     info["outputs"] = [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
     info["weight_shapes"] = [list(w.shape) for w in layer.weights]
     return info
