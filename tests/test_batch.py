@@ -55,3 +55,15 @@ def test_flat_folder(tmp_path):
     assert sorted((j.student, j.assignment) for j in jobs) == [("alice", A), ("bob", A)]
     batch.run_batch(root, tmp_path / "out", progress=False, assignment=A)
     assert gradebook(tmp_path / "out") == {"alice": 100, "bob": 0}
+
+
+def test_dask_cluster_gives_the_same_gradebook(tmp_path):
+    """The same batch on a local Dask cluster of worker processes matches the local pool."""
+    from distributed import LocalCluster
+
+    root = nbgrader_layout(tmp_path)
+    batch.run_batch(root, tmp_path / "local", jobs=1, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        _, todo, failures, _ = batch.run_batch(root, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+    assert len(todo) == 5 and not failures
+    assert (tmp_path / "dask" / "gradebook.csv").read_text() == (tmp_path / "local" / "gradebook.csv").read_text()
