@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/rnnkit demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --durations=15
 
 release: $(STAMP)
 	$(VENV)/bin/rnnkit release
