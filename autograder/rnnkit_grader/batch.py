@@ -107,7 +107,8 @@ def grade_job(job, out, threads=None):
     limits = None
     if job.assignment in _REFERENCES and threads:
         limits = dataclasses.replace(assignments.get(job.assignment).limits, threads=threads)
-    result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits)
+    hide = [Path(out).resolve(), Path(job.path).resolve().parents[2] if len(Path(job.path).resolve().parents) > 2 else Path(job.path).resolve().parent]
+    result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits, hide=hide)
     data = report.results_json(result)
     data["extra_data"].update(student=job.student, sha256=sha256_of(job.path))
     target = job.out_dir(out)

@@ -178,7 +178,8 @@ class Reference:
             if self.notebook.unit_problems:
                 raise GraderBug(f"the reference notebook is broken: {self.notebook.unit_problems}")
             self.process = SubmissionProcess(
-                notebook.execution_cells(self.notebook), self.assignment.limits, label="reference"
+                notebook.execution_cells(self.notebook), self.assignment.limits, label="reference",
+                hide=hidden_paths(self.assignment.solution, [self.cache_dir] if self.cache_dir else []),
             )
         return self.process
 
@@ -309,7 +310,13 @@ def start_together(process, reference):
         t.join()
 
 
-def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None):
+def hidden_paths(path, extra=()):
+    """What a child must not see: hidden suites, solutions, the kit's tests and examples, the submissions' folder."""
+    root = assignments.ROOT
+    return [assignments.SUITES, assignments.SOLUTIONS, root / "examples", root / "tests", Path(path).resolve().parent, *extra]
+
+
+def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None, hide=()):
     """Grade the notebook at `path`; never raises for anything the submission does."""
     t0 = time.monotonic()
     path = Path(path)
@@ -330,7 +337,7 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
     setup, units = notebook.reference_layout(assignment.solution)
     nb = notebook.load_submission(path, units, setup)
     problems.extend(nb.problems)
-    process = None if nb.problems else SubmissionProcess(notebook.execution_cells(nb), limits or assignment.limits)
+    process = None if nb.problems else SubmissionProcess(notebook.execution_cells(nb), limits or assignment.limits, hide=hidden_paths(path, hide))
     student = Student(nb, process)
     owns_reference = reference is None
     if reference is None:

@@ -9,6 +9,7 @@ a `SandboxError`; the whole process group is killed and the next request gets a 
 child with the cells run again. Output the child prints is drained and capped.
 """
 
+import contextlib
 import dataclasses
 import os
 import select
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import time
 
-from rnnkit_grader import codec
+from rnnkit_grader import codec, isolation
 
 
 @dataclasses.dataclass
@@ -85,8 +86,10 @@ def child_environment(extra=None, home=None):
 class SubmissionProcess:
     """One sandboxed child running one submission's cells."""
 
-    def __init__(self, cells, limits=None, label="submission"):
+    def __init__(self, cells, limits=None, label="submission", hide=()):
         self.cells = list(cells)  # [(name, source)]
+        self.hide = list(hide)  # paths the child must not see (where bubblewrap is available)
+        self._cgroup = None
         self.limits = limits or Limits()
         self.label = label
         self.proc = None
@@ -129,8 +132,11 @@ class SubmissionProcess:
             home=self._scratch,
         )
         t0 = time.monotonic()
+        command = isolation.bwrap_command(self._scratch, self.hide) + [sys.executable, "-u", "-m", "rnnkit_grader.child"]
+        self._cgroup = isolation.PidsCgroup(f"rnnkit-{os.getpid()}-{id(self)}-{self.restarts}")
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "rnnkit_grader.child"],
+            command,
+            preexec_fn=self._cgroup.join_hook(),  # joins the cgroup before exec, so every descendant is in it
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -160,11 +166,16 @@ class SubmissionProcess:
     def close(self):
         proc, self.proc = self.proc, None
         if proc is not None:
-            try:
+            for pid in [proc.pid, *isolation.descendants(proc.pid)]:  # bubblewrap's namespace init dies with its tree
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             proc.wait()
+            if self._cgroup is not None:
+                self._cgroup.kill_all()
+                self._cgroup.remove()
+                self._cgroup = None
             for stream in (proc.stdin, proc.stdout):
                 try:
                     stream.close()

@@ -1,0 +1,111 @@
+"""Hostile submissions: each is contained, scores no more than a blank answer for the
+unit it attacks, and leaves the rest of the grading (and the machine) unharmed.
+
+The strongest cases need bubblewrap (CI installs it); without it they are skipped
+and `isolation.describe()` says what isolation is left.
+"""
+
+import os
+import socket
+import threading
+
+import pytest
+
+from conftest import by_unit, messages
+from rnnkit_grader import assignments, isolation
+from rnnkit_grader.runner import grade_notebook
+from rnnkit_grader.sandbox import Limits
+
+A = "01_rnn_numpy"
+FAST = Limits(memory_bytes=2 * 2**30, call_seconds=5, total_seconds=120, startup_seconds=30)
+needs_bwrap = pytest.mark.skipif(isolation.bwrap_path() is None, reason="bubblewrap is not installed")
+
+
+def attack(submission, unit, body, signature="indices, depth"):
+    code = f"import os, sys, signal, socket, subprocess, numpy as np\ndef {unit}({signature}):\n" + "\n".join("    " + line for line in body.strip().splitlines()) + "\n"
+    return grade_notebook(submission(A, replace={unit: code}), A, limits=FAST)
+
+
+def assert_contained(result, unit="one_hot", rest=90):
+    assert by_unit(result)[unit][0] == 0, messages(result, unit)
+    assert result.score == rest, [(t.name, t.output) for t in result.tests if t.status != "passed" and t.unit != unit]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
+        "os.kill(os.getppid(), signal.SIGKILL)\nos.killpg(0, signal.SIGKILL)",
+        "os.abort()",
+        "import ctypes\nctypes.string_at(0)",
+        "sys.stdout.write('x' * 10**6 * 50)\nsys.stdout.flush()\nreturn np.eye(depth, dtype=np.float32)[indices] * 0",
+        "open('big.bin', 'wb').write(b'0' * (2 * 2**30))",
+        "print('ALL TESTS PASSED: 100/100')\nraise SystemExit(0)",
+    ],
+    ids=["ignores-signals", "kills-parent", "abort", "segfault", "floods-output", "huge-file", "fakes-success"],
+)
+def test_contained(submission, body):
+    assert_contained(attack(submission, "one_hot", body))
+
+
+def test_fork_bomb(submission):
+    body = "while True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    assert_contained(attack(submission, "one_hot", body))
+    assert not isolation.descendants(os.getpid()), "no process of the submission survives"
+
+
+def test_lying_return_values(submission):
+    body = (
+        "class Liar(np.ndarray):\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "class Sneaky:\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "    def __array__(self, *a, **k):\n        return np.eye(depth, dtype=np.float32)[indices]\n"
+        "np.allclose = lambda *a, **k: True\n"
+        "np.array_equal = lambda *a, **k: True\n"
+        "return Sneaky() if np.ndim(indices) == 1 else np.zeros(np.shape(indices) + (depth,), np.float32).view(Liar)"
+    )
+    assert_contained(attack(submission, "one_hot", body))
+
+
+@needs_bwrap
+def test_cannot_read_hidden_suites_or_solutions(submission):
+    suite = str(assignments.get(A).suite)
+    solution = str(assignments.get(A).solution)
+    body = f"for path in ({suite!r}, {solution!r}):\n    open(path).read()\nreturn np.zeros(np.shape(indices) + (depth,), np.float32)"
+    result = attack(submission, "one_hot", body)
+    assert_contained(result)
+    assert "No such file" in messages(result, "one_hot") or "FileNotFoundError" in messages(result, "one_hot")
+
+
+@needs_bwrap
+def test_cannot_write_outside_its_scratch_directory(submission, tmp_path):
+    target = tmp_path / "planted.json"
+    body = f"open({str(target)!r}, 'w').write('{{\"score\": 100}}')\nreturn np.zeros(np.shape(indices) + (depth,), np.float32)"
+    assert_contained(attack(submission, "one_hot", body))
+    assert not target.exists()
+
+
+@needs_bwrap
+def test_no_network(submission):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted = []
+    thread = threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True)
+    thread.start()
+    body = f"s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\nreturn np.zeros(np.shape(indices) + (depth,), np.float32)"
+    result = attack(submission, "one_hot", body)
+    server.close()
+    assert_contained(result)
+    assert not accepted, "the child reached a socket on the host"
+
+
+@needs_bwrap
+def test_deleting_files_harms_nothing(submission, tmp_path):
+    keep = tmp_path / "keep.txt"
+    keep.write_text("precious")
+    body = f"import shutil\nshutil.rmtree('..', ignore_errors=True)\nshutil.rmtree({str(tmp_path)!r}, ignore_errors=True)\nos.remove({str(keep)!r})"
+    assert_contained(attack(submission, "one_hot", body))
+    assert keep.read_text() == "precious"
