@@ -24,7 +24,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--compare-isolation", action="store_true", help="also time the plain child (no bubblewrap) and print the ratio")
     args = parser.parse_args()
+    if args.compare_isolation:
+        return compare_isolation(args)
     ids = args.assignments or [a.id for a in assignments.available()]
     for assignment_id in ids:
         assignment = assignments.get(assignment_id)
@@ -50,6 +53,26 @@ def main():
         print("  slowest tests (cold):")
         for name, secs in sorted(slowest.items(), key=lambda kv: -kv[1])[:5]:
             print(f"    {secs:6.2f} s  {name}")
+    return 0
+
+
+def compare_isolation(args):
+    """Median grade time with and without bubblewrap, alternating runs in one process."""
+    from rnnkit_grader import isolation
+
+    for assignment_id in args.assignments or ["01_rnn_numpy"]:
+        assignment = assignments.get(assignment_id)
+        times = {"plain": [], "isolated": []}
+        for _ in range(args.repeat):
+            for mode in ("plain", "isolated"):
+                os.environ["RNNKIT_NO_BWRAP"] = "1" if mode == "plain" else "0"
+                t0 = time.perf_counter()
+                grade_notebook(assignment.solution, assignment_id)
+                times[mode].append(time.perf_counter() - t0)
+        os.environ.pop("RNNKIT_NO_BWRAP")
+        plain, isolated = statistics.median(times["plain"]), statistics.median(times["isolated"])
+        print(f"{assignment_id}: plain child {plain:.2f} s, isolated {isolated:.2f} s, ratio {isolated / plain:.2f}  ({args.repeat} runs each)")
+        print(f"  isolation here: {isolation.describe()}")
     return 0
 
 

@@ -67,6 +67,7 @@ def bwrap_command(scratch, hide=()):
         # on its requests and exits.
         "--new-session",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        "--unshare-user", "--uid", "65534", "--gid", "65534",  # nobody inside its own user namespace
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",

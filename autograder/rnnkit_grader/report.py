@@ -9,6 +9,7 @@ import html
 import json
 from collections import OrderedDict
 
+from rnnkit_grader import isolation
 from rnnkit_grader.runner import write_atomic
 
 
@@ -47,6 +48,7 @@ def results_json(result):
             "problems": result.problems,
             "child_startup_seconds": None if result.startup_seconds is None else round(result.startup_seconds, 3),
             "child_restarts": result.restarts,
+            "isolation": isolation.describe(),
             "units": unit_scores(result),
         },
     }
