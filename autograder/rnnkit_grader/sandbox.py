@@ -35,6 +35,7 @@ class Limits:
     startup_seconds: float = 60.0  # running the setup and unit cells
     file_bytes: int = 64 * 2**20
     processes: int = 512
+    open_files: int = 4096
     output_bytes: int = 64 * 2**10  # what is kept of the child's stdout and stderr
     preload_tf: bool = False  # import TensorFlow in the child before the student's code
     threads: int = 1  # TensorFlow intra- and inter-op threads in the child
@@ -126,6 +127,7 @@ class SubmissionProcess:
                 "RNNKIT_LIMIT_CPU": str(int(self.limits.total_seconds) + 5),
                 "RNNKIT_LIMIT_FSIZE": str(self.limits.file_bytes),
                 "RNNKIT_LIMIT_NPROC": str(self.limits.processes),
+                "RNNKIT_LIMIT_NOFILE": str(self.limits.open_files),
                 "RNNKIT_PRELOAD_TF": "1" if self.limits.preload_tf else "0",
                 "RNNKIT_THREADS": str(self.limits.threads),
             },
