@@ -109,3 +109,26 @@ def test_deleting_files_harms_nothing(submission, tmp_path):
     body = f"import shutil\nshutil.rmtree('..', ignore_errors=True)\nshutil.rmtree({str(tmp_path)!r}, ignore_errors=True)\nos.remove({str(keep)!r})"
     assert_contained(attack(submission, "one_hot", body))
     assert keep.read_text() == "precious"
+
+
+def test_exit_at_import_time(submission):
+    """A cell that kills its process while the cells run: every test still gets a result and a message."""
+    code = "import os, numpy as np\nSTOP = os._exit(3)\n" + "def one_hot(indices, depth):\n    return np.zeros(np.shape(indices) + (depth,), np.float32)\n"
+    result = grade_notebook(submission(A, replace={"one_hot": code}), A, limits=FAST)
+    assert result.score == 0
+    assert "died" in messages(result, "rnn_forward")
+
+
+def test_hostile_submission_in_a_batch_costs_no_one_else(submission, tmp_path):
+    from rnnkit_grader import batch
+
+    root = tmp_path / "course" / "submitted"
+    bomb = "import os\ndef one_hot(indices, depth):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"
+    for student, replace in (("mallory", {"one_hot": bomb}), ("alice", {}), ("bob", {})):
+        folder = root / student / A
+        folder.mkdir(parents=True)
+        (folder / f"{A}.ipynb").write_bytes(submission(A, replace=replace, name=f"{student}.ipynb").read_bytes())
+    batch.run_batch(tmp_path / "course", tmp_path / "out", jobs=2, progress=False)
+    gradebook = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()
+    assert "alice,100.0,100.0" in gradebook and "bob,100.0,100.0" in gradebook
+    assert "mallory,90.0,90.0" in gradebook
