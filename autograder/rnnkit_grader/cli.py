@@ -33,6 +33,15 @@ def cmd_grade_batch(args):
     for job, exc in failures:
         print(f"grader error on {job.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
     print(f"graded {len(todo) - len(failures)} of {len(todo)}; gradebook: {gradebook}")
+    if args.nbgrader_db:
+        from rnnkit_grader import nbgrader_bridge
+
+        written, problems = nbgrader_bridge.write_batch(args.nbgrader_db, args.out)
+        for problem in problems:
+            print(f"not written to the nbgrader gradebook: {problem}", file=sys.stderr)
+        print(f"wrote {written} submissions' scores into the nbgrader gradebook {args.nbgrader_db}")
+        if problems:
+            return 1
     return 1 if failures else 0
 
 
@@ -56,7 +65,7 @@ def cmd_release(args):
 
 
 def load_expected():
-    """{"<id>/<name>.ipynb": expected score} from examples/submissions/<id>/expected.json."""
+    """{"<id>/<name>.ipynb": expected score} from examples/submissions/<id>/expected.json, in file order."""
     expected = {}
     for path in sorted(EXAMPLES.glob("*/expected.json")):
         for name, entry in json.loads(path.read_text()).items():
@@ -64,12 +73,31 @@ def load_expected():
     return expected
 
 
+def demo_selection(expected, ids=(), everything=False):
+    """The examples the demo grades: all of them with --all, else the correct one and the first mistake of each."""
+    chosen, seen = {}, {}
+    for rel, want in expected.items():
+        assignment_id, name = rel.split("/")
+        if ids and assignment_id not in ids:
+            continue
+        if not assignments.get(assignment_id).available:
+            continue
+        kind = "correct" if name == "correct.ipynb" else "blank" if name == "blank.ipynb" else "mistake"
+        if everything or kind == "correct" or (kind == "mistake" and not seen.get(assignment_id)):
+            chosen[rel] = want
+            seen[assignment_id] = seen.get(assignment_id) or kind == "mistake"
+    return chosen
+
+
 def cmd_demo(args):
     expected = load_expected()
+    chosen = demo_selection(expected, args.assignments, args.all)
     references = {}
     rows, mismatches = [], 0
-    print(f"Grading {len(expected)} example submissions from {EXAMPLES.relative_to(assignments.ROOT)}/ ...", flush=True)
-    for rel, want in expected.items():
+    what = "all" if args.all else "the correct one and a realistic mistake of each assignment:"
+    print(f"Grading {len(chosen)} of the {len(expected)} example submissions in {EXAMPLES.relative_to(assignments.ROOT)}/ ({what}"
+          f"{'' if args.all else ' `rnnkit demo --all` grades every one'}) ...", flush=True)
+    for rel, want in chosen.items():
         assignment_id = rel.split("/")[0]
         if assignment_id not in references:
             references[assignment_id] = Reference(assignments.get(assignment_id))
@@ -77,9 +105,14 @@ def cmd_demo(args):
         ok = abs(result.score - want) < 1e-6
         mismatches += not ok
         rows.append((rel, result.score, result.max_score, want, ok, result.seconds))
-        print(f"  {rel:<48} {result.score:6g} / {result.max_score:g}   expected {want:g}  {'ok' if ok else 'MISMATCH'}  ({result.seconds:.1f} s)", flush=True)
+        print(f"  {rel:<52} {result.score:6g} / {result.max_score:g}   expected {want:g}  {'ok' if ok else 'MISMATCH'}  ({result.seconds:.1f} s)", flush=True)
         if args.verbose:
             print(report.table(result))
+        else:
+            for test in result.tests:
+                if test.status != "passed":
+                    first = (test.output.splitlines() or [""])[0]
+                    print(f"      - {test.name[:90]}\n          {first[:200]}")
     for ref in references.values():
         ref.close()
     print(f"{len(rows) - mismatches} of {len(rows)} examples got their expected score.")
@@ -103,6 +136,11 @@ def main(argv=None):
     batch.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     batch.add_argument("--assignment", help="assignment id for a flat folder of one assignment")
     batch.add_argument("--scheduler", help="address of a Dask distributed scheduler to run the grading on")
+    batch.add_argument(
+        "--nbgrader-db", metavar="URL",
+        help="also record the scores as auto scores in this nbgrader gradebook (e.g. sqlite:///gradebook.db); "
+        "the assignments must have been generated into it with nbgrader generate_assignment",
+    )
     batch.set_defaults(func=cmd_grade_batch)
 
     gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip for an assignment")
@@ -114,7 +152,9 @@ def main(argv=None):
     release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     release.set_defaults(func=cmd_release)
 
-    demo = sub.add_parser("demo", help="grade examples/submissions/ and print the table")
+    demo = sub.add_parser("demo", help="grade example submissions against their recorded scores")
+    demo.add_argument("assignments", nargs="*", help="only these assignment ids")
+    demo.add_argument("--all", action="store_true", help="every example (blank and all the mistakes too)")
     demo.add_argument("-v", "--verbose", action="store_true", help="print every test of every submission")
     demo.set_defaults(func=cmd_demo)
 
