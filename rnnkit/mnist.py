@@ -41,7 +41,6 @@ import argparse
 import contextlib
 import functools
 import gzip
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -51,6 +50,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit import sha256_of  # noqa: F401 - also part of this module's API
 
 FULL_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 FULL_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -73,14 +74,6 @@ class MnistUnavailable(RuntimeError):
 
 
 # ---- small helpers -----------------------------------------------------------------------
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def keras_cache_file():
@@ -312,6 +305,7 @@ def load_mnist(variant=None, download=True, verbose=True):
 
 
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up log out of the answer
     parser = argparse.ArgumentParser(prog="python -m rnnkit.mnist", description="Fetch or inspect the MNIST data the kit uses.")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--fetch", action="store_true", help="download full MNIST into Keras's cache and verify it")

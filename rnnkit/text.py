@@ -25,6 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from rnnkit import sha256_of  # noqa: F401 - also part of this module's API
+
 DEFAULT_CORPUS = "python-docs"
 CORPORA = ("python-docs", "shakespeare")
 
@@ -65,14 +67,6 @@ def default_cache_dir():
     if os.environ.get("RNNKIT_DATA_DIR"):
         return Path(os.environ["RNNKIT_DATA_DIR"]).expanduser()
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_verified(url, path, sha256, timeout=30):

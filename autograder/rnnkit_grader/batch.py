@@ -15,7 +15,6 @@ workers, so each is computed once per batch.
 import concurrent.futures
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -23,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from rnnkit import sha256_of
 from rnnkit_grader import assignments, notebook, report
 from rnnkit_grader.runner import Reference, grade_notebook, write_atomic
 
@@ -35,14 +35,6 @@ class Job:
 
     def out_dir(self, out):
         return Path(out) / (self.assignment or "unknown") / self.student
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def guess_assignment(path):
