@@ -1,6 +1,7 @@
 """Shared helpers for the kit's tests: submissions made from the reference notebooks."""
 
 import copy
+import importlib.util
 import os
 
 import nbformat
@@ -53,3 +54,23 @@ def by_unit(result):
 
 def messages(result, unit):
     return "\n".join(t.output for t in result.tests if t.unit == unit and t.status != "passed")
+
+
+def load_suite(assignment_id):
+    """The hidden suite of an assignment as a module, for tests that re-check its calibrated thresholds."""
+    path = assignments.get(assignment_id).suite
+    spec = importlib.util.spec_from_file_location(f"suite_{assignment_id}_for_tests", path)
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    return suite
+
+
+def reference_child(assignment_id):
+    """A reference child of the assignment, as the grader runs it (a generator for module fixtures)."""
+    from rnnkit_grader.runner import Reference
+
+    ref = Reference(assignments.get(assignment_id))
+    try:
+        yield ref
+    finally:
+        ref.close()

@@ -6,37 +6,23 @@ grading child, so a change to the notebook, the probe or a library that moves th
 accuracy can't slip by silently.
 """
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import load_suite, reference_child
 from rnnkit import mnist
-from rnnkit_grader import assignments
-from rnnkit_grader.runner import Reference
 
-ROOT = Path(__file__).resolve().parents[1]
 DRIFT = 0.02  # how far the mean of the grader's reference seeds may move from the calibration
-
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location("suite_05_mnist_for_tests", ROOT / "autograder" / "suites" / "test_05_mnist.py")
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
-    return suite
 
 
 @pytest.fixture(scope="module")
 def suite():
-    return load_suite()
+    return load_suite("05_mnist")
 
 
 @pytest.fixture(scope="module")
 def reference():
-    ref = Reference(assignments.get("05_mnist"))
-    yield ref
-    ref.close()
+    yield from reference_child("05_mnist")
 
 
 def test_reference_clears_the_sample_floor(suite, reference):

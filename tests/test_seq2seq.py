@@ -7,16 +7,14 @@ the notebook, the probe or a library that moves the exact match can't slip by si
 """
 
 import doctest
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_suite, reference_child
 from rnnkit import seq2seq_data
 from rnnkit.seq2seq_data import END, FIRST_DIGIT, PAD, START, VOCAB_SIZE, exact_match, make_reversal_data, target_digits, to_text
 
-ROOT = Path(__file__).resolve().parents[1]
 DRIFT = 0.03  # how far the mean of the reference seeds checked here may move from the calibration
 CHECKED_SEEDS = (0, 1, 2)
 
@@ -86,26 +84,14 @@ def test_exact_match_edge_cases():
 # ---- the hidden suite against the reference ----------------------------------------------
 
 
-def load_suite():
-    spec = importlib.util.spec_from_file_location("suite_08_seq2seq_for_tests", ROOT / "autograder" / "suites" / "test_08_seq2seq.py")
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
-    return suite
-
-
 @pytest.fixture(scope="module")
 def suite():
-    return load_suite()
+    return load_suite("08_seq2seq")
 
 
 @pytest.fixture(scope="module")
 def reference():
-    from rnnkit_grader import assignments
-    from rnnkit_grader.runner import Reference
-
-    ref = Reference(assignments.get("08_seq2seq"))
-    yield ref
-    ref.close()
+    yield from reference_child("08_seq2seq")
 
 
 def test_reference_clears_the_floor(suite, reference):

@@ -11,8 +11,7 @@ submissions) handed in as students, then times, in this one run:
   its hidden test cells, which grade with the same suites,
 
 and prints the wall times, the ratio rnnkit / nbgrader, the peak resident memory of
-the largest single process of each run (a grading child, a kernel, or the grader
-itself) and whether the totals agree.
+each grading child (from results.json) and whether the totals agree.
 """
 
 import argparse
@@ -34,7 +33,7 @@ BIN = Path(sys.executable).parent
 
 
 def run(cmd, cwd):
-    """Run cmd in a fresh process; (seconds, peak RSS in MiB of its largest process)."""
+    """Run cmd in a fresh process; (seconds, peak RSS in MiB of its largest waited-for descendant)."""
     helper = (
         "import resource, subprocess, sys, time, json;"
         "t = time.perf_counter(); code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
@@ -78,9 +77,13 @@ def main():
         times[jobs] = run([str(BIN / "rnnkit"), "grade-batch", str(course), "--out", str(out), "--jobs", str(jobs)], tmp)
         print(f"rnnkit grade-batch --jobs {jobs}: {times[jobs][0]:7.1f} s  ({times[jobs][0] / count:.1f} s per submission), "
               f"peak RSS of one process {times[jobs][1]:.0f} MiB")
-    totals = {}
+    totals, peaks = {}, {}
     for results in sorted((tmp / "out1").glob("*/*/results.json")):
-        totals[(results.parent.name, results.parent.parent.name)] = json.loads(results.read_text())["score"]
+        data = json.loads(results.read_text())
+        totals[(results.parent.name, results.parent.parent.name)] = data["score"]
+        peaks.setdefault(results.parent.parent.name, []).append(data["extra_data"].get("child_peak_rss_mib") or 0)
+    for assignment_id, values in sorted(peaks.items()):
+        print(f"peak RSS of a grading child, {assignment_id}: median {sorted(values)[len(values) // 2]:.0f} MiB, max {max(values):.0f} MiB")
     if args.skip_nbgrader:
         return 0
     seconds, peak = run(nbgrader + ["autograde", *args.assignments, "--create", "--force", *flags], course) if len(args.assignments) == 1 else (0.0, 0.0)

@@ -149,6 +149,20 @@ class PidsCgroup:
             self.path = None
 
 
+def peak_rss_mib(pids):
+    """The largest peak resident set (VmHWM) among pids, in MiB; 0 where /proc can't tell."""
+    peak = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))  # kB
+        except (OSError, ValueError, IndexError):
+            continue
+    return round(peak / 1024, 1)
+
+
 def descendants(pid):
     """Every process below pid, from /proc (children before their own children)."""
     children = {}

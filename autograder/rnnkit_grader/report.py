@@ -48,6 +48,7 @@ def results_json(result):
             "problems": result.problems,
             "child_startup_seconds": None if result.startup_seconds is None else round(result.startup_seconds, 3),
             "child_restarts": result.restarts,
+            "child_peak_rss_mib": result.peak_rss_mib,
             "isolation": isolation.describe(),
             "units": unit_scores(result),
         },

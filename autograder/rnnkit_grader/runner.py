@@ -229,6 +229,7 @@ class GradeResult:
     seconds: float
     startup_seconds: float | None = None
     restarts: int = 0
+    peak_rss_mib: float | None = None  # the submission's child, its largest process
 
     @property
     def score(self):
@@ -378,4 +379,5 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
         time.monotonic() - t0,
         startup_seconds=process.startup_seconds if process else None,
         restarts=process.restarts if process else 0,
+        peak_rss_mib=process.peak_rss_mib if process else None,
     )

@@ -99,6 +99,7 @@ class SubmissionProcess:
         self.time_used = 0.0
         self.startup_seconds = None
         self.restarts = 0
+        self.peak_rss_mib = 0.0  # the largest process of the child's tree, over all its starts
         self._output = bytearray()
         self._scratch = None
         self.start_failure = None  # a child that could not even run the cells is not retried
@@ -168,7 +169,9 @@ class SubmissionProcess:
     def close(self):
         proc, self.proc = self.proc, None
         if proc is not None:
-            for pid in [proc.pid, *isolation.descendants(proc.pid)]:  # bubblewrap's namespace init dies with its tree
+            tree = [proc.pid, *isolation.descendants(proc.pid)]
+            self.peak_rss_mib = max(self.peak_rss_mib, isolation.peak_rss_mib(tree))
+            for pid in tree:  # bubblewrap's namespace init dies with its tree
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError, PermissionError):
