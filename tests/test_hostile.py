@@ -132,3 +132,25 @@ def test_hostile_submission_in_a_batch_costs_no_one_else(submission, tmp_path):
     gradebook = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()
     assert "alice,100.0,100.0" in gradebook and "bob,100.0,100.0" in gradebook
     assert "mallory,90.0,90.0" in gradebook
+
+
+@needs_bwrap
+def test_private_tmp_keeps_a_kit_installed_under_tmp(tmp_path, monkeypatch):
+    """A checkout under /tmp (a fresh clone there) stays importable; the rest of /tmp is not visible."""
+    import subprocess
+
+    if not str(tmp_path.resolve()).startswith("/tmp/"):
+        pytest.skip("pytest's temporary folder is not under /tmp here")
+    kit = tmp_path / "clone" / ".venv"
+    kit.mkdir(parents=True)
+    (kit / "marker").write_text("kit")
+    secret = tmp_path / "clone" / "solutions"
+    secret.mkdir()
+    (secret / "answer").write_text("secret")
+    needed = isolation._needed_paths() | {kit.resolve()}
+    monkeypatch.setattr(isolation, "_needed_paths", lambda: needed)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    script = f"cat {kit}/marker; echo; cat {secret}/answer 2>/dev/null || echo hidden"
+    done = subprocess.run(isolation.bwrap_command(scratch) + ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.stdout.split() == ["kit", "hidden"], done.stdout + done.stderr

@@ -71,10 +71,11 @@ def bwrap_command(scratch, hide=()):
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",
     ]
     needed = _needed_paths()
-    hidden = sorted({Path(h).resolve() for h in hide if h and Path(h).exists()} | {Path.home().resolve()})
+    # A private /tmp first (the kit itself may live under /tmp, as in a fresh clone there:
+    # what Python needs is bound back below), then the hidden paths, outermost first.
+    hidden = [Path("/tmp").resolve()] + sorted({Path(h).resolve() for h in hide if h and Path(h).exists()} | {Path.home().resolve()})
     for path in hidden:
         if path in needed or any(n in path.parents for n in needed):  # never hide Python or the kit
             continue
