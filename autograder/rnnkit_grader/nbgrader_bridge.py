@@ -48,34 +48,23 @@ class _Collector:
         config.addinivalue_line("markers", "unit(name): the unit the test grades")
 
     def pytest_collection_modifyitems(self, items):
+        from rnnkit_grader.runner import points_and_unit
+
         for item in items:
-            marker = item.get_closest_marker("points")
-            unit_marker = item.get_closest_marker("unit")
-            params = item.callspec.params if hasattr(item, "callspec") else {}
-            unit = unit_marker.args[0] if unit_marker else str(params.get("cell", ""))
-            self.points[unit] = self.points.get(unit, 0.0) + (float(marker.args[0]) if marker else 0.0)
+            points, unit = points_and_unit(item)
+            self.points[unit] = self.points.get(unit, 0.0) + points
 
 
 def unit_points(assignment_id):
     """{unit: points} of the assignment's hidden suite, in the order its tests are collected."""
-    import contextlib
-    import io
-
-    import pytest
-
     from rnnkit_grader import assignments
+    from rnnkit_grader.runner import run_suite
 
-    suite = assignments.get(assignment_id).suite
+    assignment = assignments.get(assignment_id)
     collector = _Collector()
-    args = [str(suite), "--collect-only", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-            "--rootdir", str(suite.parent), "-c", os.devnull]
-    sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        code = pytest.main(args, plugins=[collector])
-    for name in [m for m in sys.modules if m.startswith("test_") and m.endswith(assignment_id)]:
-        del sys.modules[name]
+    code, output = run_suite(assignment, collector, "--collect-only")
     if code != 0:
-        raise RuntimeError(f"could not collect {suite}: {sink.getvalue()[-2000:]}")
+        raise RuntimeError(f"could not collect {assignment.suite}: {output[-2000:]}")
     return {unit: round(p, 4) for unit, p in collector.points.items()}
 
 

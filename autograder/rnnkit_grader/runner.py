@@ -240,6 +240,15 @@ class GradeResult:
         return round(sum(t.max_score for t in self.tests), 4) or 100.0
 
 
+def points_and_unit(item):
+    """(points, unit name) of a collected suite test: its markers, or the `cell` it is parametrized over."""
+    points = item.get_closest_marker("points")
+    unit_marker = item.get_closest_marker("unit")
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    unit = unit_marker.args[0] if unit_marker else str(params.get("cell", ""))
+    return (float(points.args[0]) if points else 0.0), unit
+
+
 class GradingPlugin:
     """pytest plugin: hands the suite its fixtures' objects and collects the verdicts."""
 
@@ -269,11 +278,7 @@ class GradingPlugin:
             self._record(item, report, call)
 
     def _record(self, item, report, call):
-        points = item.get_closest_marker("points")
-        max_score = float(points.args[0]) if points else 0.0
-        unit_marker = item.get_closest_marker("unit")
-        params = item.callspec.params if hasattr(item, "callspec") else {}
-        unit = unit_marker.args[0] if unit_marker else str(params.get("cell", ""))
+        max_score, unit = points_and_unit(item)
         doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
         name = f"{unit}: {doc}" if unit else doc
         if hasattr(item, "callspec"):
@@ -317,6 +322,31 @@ def hidden_paths(path, extra=()):
     return [assignments.SUITES, assignments.SOLUTIONS, root / "examples", root / "tests", Path(path).resolve().parent, *extra]
 
 
+def run_suite(assignment, plugin, *options):
+    """Run the assignment's hidden suite under pytest in this process with `plugin`; (exit code, pytest's output).
+
+    Output is captured, and the suite's module is forgotten afterwards so the next run imports it afresh.
+    """
+    args = [
+        str(assignment.suite),
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",
+        "--import-mode=importlib",
+        "--rootdir", str(assignment.suite.parent),
+        "-c", os.devnull,
+        "-q",
+        *options,
+    ]
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            exit_code = pytest.main(args, plugins=[plugin])
+    finally:
+        for name in [m for m in sys.modules if m.startswith("test_") and m.endswith(assignment.id)]:
+            del sys.modules[name]
+    return exit_code, sink.getvalue()
+
+
 def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None, hide=()):
     """Grade the notebook at `path`; never raises for anything the submission does."""
     t0 = time.monotonic()
@@ -345,28 +375,15 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
         reference = Reference(assignment, cache_dir=cache_dir)
     start_together(process, reference)
     plugin = GradingPlugin(student, reference)
-    args = [
-        str(assignment.suite),
-        "-p", "no:cacheprovider",
-        "-p", "no:randomly",
-        "--import-mode=importlib",
-        "--rootdir", str(assignment.suite.parent),
-        "-c", os.devnull,
-        "-q",
-    ]
-    sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            exit_code = pytest.main(args, plugins=[plugin])
+        exit_code, output = run_suite(assignment, plugin)
         if exit_code not in (0, 1):
-            problems.append(f"grader error: the hidden suite did not run (pytest exit {exit_code}): {sink.getvalue()[-2000:]}")
+            problems.append(f"grader error: the hidden suite did not run (pytest exit {exit_code}): {output[-2000:]}")
     finally:
         if process is not None:
             process.close()
         if owns_reference:
             reference.close()
-    for name in [m for m in sys.modules if m.startswith("test_") and m.endswith(assignment_id)]:
-        del sys.modules[name]
     if process is not None:
         for cell, error in process.cell_errors.items():
             if cell not in units:

@@ -76,16 +76,20 @@ def make_optimizer(config):
 # ---- build_mnist_rnn ---------------------------------------------------------------------
 
 
+def _build(namespace, kind, units, num_layers, activation, source):
+    """The kit's contract model (source="keras") or the student's build_mnist_rnn, activation passed only when given."""
+    if source == "keras":
+        return kit_model(kind, units, num_layers, activation or "relu")
+    kwargs = {"kind": kind, "units": units, "num_layers": num_layers}
+    if activation is not None:
+        kwargs["activation"] = activation
+    return namespace["build_mnist_rnn"](**kwargs)
+
+
 def model_info(namespace, kind, units=100, num_layers=1, activation=None, source="student"):
     """What build_mnist_rnn builds: parameter count, weight shapes, output shape, recurrent layers."""
     keras = _keras()
-    if source == "keras":
-        model = kit_model(kind, units, num_layers, activation or "relu")
-    else:
-        kwargs = {"kind": kind, "units": units, "num_layers": num_layers}
-        if activation is not None:
-            kwargs["activation"] = activation
-        model = namespace["build_mnist_rnn"](**kwargs)
+    model = _build(namespace, kind, units, num_layers, activation, source)
     info = {"is_model": isinstance(model, keras.Model), "type": type(model).__name__}
     if not info["is_model"]:
         return info
@@ -121,13 +125,7 @@ def _activation_name(layer):
 
 def model_outputs(namespace, kind, units, num_layers, weights, x, activation=None, source="student"):
     """Logits of build_mnist_rnn's model (or the kit's) with the given weights, on x (N, 28, 28)."""
-    if source == "keras":
-        model = kit_model(kind, units, num_layers, activation or "relu")
-    else:
-        kwargs = {"kind": kind, "units": units, "num_layers": num_layers}
-        if activation is not None:
-            kwargs["activation"] = activation
-        model = namespace["build_mnist_rnn"](**kwargs)
+    model = _build(namespace, kind, units, num_layers, activation, source)
     _with_weights(model, weights)
     return np.asarray(model(np.asarray(x, dtype=np.float32)))
 
