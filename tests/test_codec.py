@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from rnnkit_grader import codec
+from rnnkit_child import codec
 
 
 def roundtrip(value):

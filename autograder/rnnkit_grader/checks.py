@@ -7,7 +7,7 @@ scalars, and each check validates type, shape, dtype and finiteness before compa
 
 import numpy as np
 
-from rnnkit_grader.codec import Opaque
+from rnnkit_child.codec import Opaque
 from rnnkit_grader.runner import GradingFailure
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnkit_grader import assignments, codec, notebook
+from rnnkit_child import codec
+from rnnkit_grader import assignments, notebook
 from rnnkit_grader.sandbox import SandboxError, StudentError, SubmissionProcess, UnitMissing
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -178,7 +179,7 @@ class Reference:
             if self.notebook.unit_problems:
                 raise GraderBug(f"the reference notebook is broken: {self.notebook.unit_problems}")
             self.process = SubmissionProcess(
-                notebook.execution_cells(self.notebook), self.assignment.limits, label="reference",
+                notebook.execution_cells(self.notebook), self.assignment.limits, label="reference", role="reference",
                 hide=hidden_paths(self.assignment.solution, [self.cache_dir] if self.cache_dir else []),
             )
         return self.process

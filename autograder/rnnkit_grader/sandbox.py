@@ -22,7 +22,8 @@ import tempfile
 import threading
 import time
 
-from rnnkit_grader import codec, isolation
+from rnnkit_child import codec
+from rnnkit_grader import isolation
 
 
 @dataclasses.dataclass
@@ -39,6 +40,10 @@ class Limits:
     output_bytes: int = 64 * 2**10  # what is kept of the child's stdout and stderr
     preload_tf: bool = False  # import TensorFlow in the child before the student's code
     threads: int = 1  # TensorFlow intra- and inter-op threads in the child
+
+
+STUDENT_PROBES = "rnnkit_child.probes"
+REFERENCE_PROBES = "rnnkit_grader.reference,rnnkit_child.probes"
 
 
 class SandboxError(Exception):
@@ -87,8 +92,11 @@ def child_environment(extra=None, home=None):
 class SubmissionProcess:
     """One sandboxed child running one submission's cells."""
 
-    def __init__(self, cells, limits=None, label="submission", hide=()):
+    def __init__(self, cells, limits=None, label="submission", hide=(), role="student"):
         self.cells = list(cells)  # [(name, source)]
+        if role not in ("student", "reference"):
+            raise ValueError(f"role must be 'student' or 'reference', not {role!r}")
+        self.role = role  # the reference child may import the reference-only probes; the student's never
         self.hide = list(hide)  # paths the child must not see (where bubblewrap is available)
         self._cgroup = None
         self.limits = limits or Limits()
@@ -131,11 +139,12 @@ class SubmissionProcess:
                 "RNNKIT_LIMIT_NOFILE": str(self.limits.open_files),
                 "RNNKIT_PRELOAD_TF": "1" if self.limits.preload_tf else "0",
                 "RNNKIT_THREADS": str(self.limits.threads),
+                "RNNKIT_PROBE_PACKAGES": REFERENCE_PROBES if self.role == "reference" else STUDENT_PROBES,
             },
             home=self._scratch,
         )
         t0 = time.monotonic()
-        command = isolation.bwrap_command(self._scratch, self.hide) + [sys.executable, "-u", "-m", "rnnkit_grader.child"]
+        command = isolation.bwrap_command(self._scratch, self.hide) + [sys.executable, "-u", "-m", "rnnkit_child"]
         self._cgroup = isolation.PidsCgroup(f"rnnkit-{os.getpid()}-{id(self)}-{self.restarts}")
         self.proc = subprocess.Popen(
             command,

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from rnnkit_grader import checks
-from rnnkit_grader.codec import Opaque
+from rnnkit_child.codec import Opaque
 
 # ---- helpers -----------------------------------------------------------------------
 

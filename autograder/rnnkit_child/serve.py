@@ -1,6 +1,6 @@
 """The sandboxed child process: runs one submission's cells and answers requests.
 
-Started by `sandbox.SubmissionProcess`, never imported by the grader. It reads
+Started by the grader's `rnnkit_grader.sandbox.SubmissionProcess` as `python -m rnnkit_child`. It reads
 requests on its private copy of stdin, writes answers on the descriptor named by
 RNNKIT_RESPONSE_FD, and sends back data only (see codec.py). Everything here runs
 beside untrusted code, so nothing it says is believed without checks in the grader.
@@ -21,7 +21,7 @@ import resource
 import sys
 import traceback
 
-from rnnkit_grader import codec
+from rnnkit_child import codec
 
 _LIMITS = {
     "RNNKIT_LIMIT_AS": resource.RLIMIT_AS,
@@ -80,6 +80,28 @@ def preload():
     import keras  # noqa: F401
 
 
+def probe_packages():
+    """Where probes are looked up, in order: the student's child has rnnkit_child.probes only;
+    the reference child is started with the reference-only probes first (RNNKIT_PROBE_PACKAGES)."""
+    return [p for p in os.environ.get("RNNKIT_PROBE_PACKAGES", "rnnkit_child.probes").split(",") if p]
+
+
+def find_probe(name):
+    """The probe function `module.function`, from the first probe package that has it, or None."""
+    module_name, _, func_name = str(name).rpartition(".")
+    if not module_name.isidentifier() or not func_name.isidentifier() or func_name.startswith("_"):
+        return None
+    for package in probe_packages():
+        try:
+            module = importlib.import_module(f"{package}.{module_name}")
+        except ModuleNotFoundError:
+            continue
+        func = getattr(module, func_name, None)
+        if callable(func):
+            return func
+    return None
+
+
 class Child:
     def __init__(self):
         self.namespace = {"__name__": "__main__", "__builtins__": builtins}
@@ -93,9 +115,9 @@ class Child:
         if op == "call":
             return self.run(self.lookup(request["unit"]), request)
         if op == "probe":
-            module_name, _, func_name = request["probe"].rpartition(".")
-            module = importlib.import_module(f"rnnkit_grader.probes.{module_name}")
-            func = getattr(module, func_name)
+            func = find_probe(request["probe"])
+            if func is None:
+                return {"error": {"type": "ProtocolError", "message": f"no probe {request['probe']!r} in this child", "traceback": ""}}
             return self.run(lambda **kw: func(self.namespace, **kw), request)
         return {"error": {"type": "ProtocolError", "message": f"unknown op {op!r}", "traceback": ""}}
 

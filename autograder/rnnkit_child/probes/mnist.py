@@ -268,7 +268,7 @@ def training_run(namespace, x_train, y_train, x_test, weights, epochs, batch_siz
     training images that epoch held. An exception raised by one of the units comes back
     as {"unit_error": {"unit", "type", "message", "traceback"}}, so the suite can say which.
     """
-    from rnnkit_grader.child import describe_error
+    from rnnkit_child.serve import describe_error
 
     x = scaled(x_train)
     y = np.asarray(y_train, dtype=np.int64)

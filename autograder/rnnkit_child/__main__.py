@@ -1,0 +1,3 @@
+from rnnkit_child.serve import main
+
+main()
