@@ -1,35 +1,23 @@
-"""nbgrader parity: the hidden test cells of the solution notebooks, and the gradebook.
+"""nbgrader parity: the autograder test cells of the solution notebooks, and the gradebook.
 
 Every solution notebook carries one nbgrader autograder-test cell per unit
-(`grade_id` ``test_<unit>``, worth the points the hidden suite gives that unit). Its
-hidden part is two lines::
-
-    from rnnkit_grader.nbgrader_bridge import unit_score
-    unit_score("05_mnist", "train_epoch")
-
-Under ``nbgrader autograde`` the first such cell grades the notebook being autograded
-with ``rnnkit grade`` in a fresh process (the same sandboxed children, the same hidden
-suite), and every cell then prints its unit's failure messages and shows its score as
-the cell's value, which nbgrader takes as partial credit. So nbgrader's total is the
-total ``rnnkit grade`` gives. Outside autograde (a student running the notebook,
-``nbgrader validate``, the kit's notebook tests) the cell only says so.
-
-Caveat, also in docs/threat-model.md: under nbgrader the student's code runs in the
-kernel before these cells, as it always does with nbgrader, so a hostile submission
-can tamper with what the cells report. ``rnnkit grade`` / ``grade-batch`` never run
-student code in the grader's process; use them (and `write_gradebook` to report in
-nbgrader) where that matters.
+(`grade_id` ``test_<unit>``, worth the points the hidden suite gives that unit). The
+cell's code only prints what it is for: under ``nbgrader autograde`` it is never run.
+The kit's ``nbgrader_config.py`` replaces nbgrader's ``Execute`` step with
+:class:`rnnkit_grader.nbgrader_step.GradeWithRnnkit`, which grades the submitted file
+with the kit's sandbox and hidden suite (as ``rnnkit grade`` does) and writes each test
+cell's outputs itself: the unit's failure messages, and its score as the cell's result,
+which nbgrader takes as partial credit. A test cell the kit wrote no score for scores 0.
 
     python -m rnnkit_grader.nbgrader_bridge sync [ID ...]   # (re)write the test cells
+
+``write_gradebook`` / ``write_batch`` put ``rnnkit grade-batch`` results into an nbgrader
+gradebook instead (``rnnkit grade-batch --nbgrader-db``).
 """
 
-import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 TEST_PREFIX = "test_"
@@ -76,13 +64,19 @@ def cell_name(unit):
     return TEST_PREFIX + re.sub(r"\W+", "_", unit).strip("_")
 
 
+UNIT_MARK = "# rnnkit unit:"
+
+
 def test_cell_source(assignment_id, unit, points):
+    """A test cell: a comment and a print for whoever runs it; the kit's grader writes its outputs under autograde."""
     return (
-        f"# Hidden tests for `{unit}` ({points:g} points): nbgrader's autograde runs the course's\n"
-        f"# hidden suite here. Run your own checks above; this cell shows nothing before grading.\n"
+        f"# Autograder tests for `{unit}` ({points:g} points). When the course autogrades this\n"
+        f"# notebook, the course's grader runs its hidden tests on your notebook in a sandbox and\n"
+        f"# writes this cell's score and messages here; the code below is not run then.\n"
+        f"# Running this cell yourself only prints this reminder: test your code with the check above.\n"
+        f"print({(unit + ': ' + format(points, 'g') + ' points, graded by the course autograder').__repr__()})\n"
         f"{HIDDEN_BEGIN}\n"
-        f"from rnnkit_grader.nbgrader_bridge import unit_score\n"
-        f"unit_score({assignment_id!r}, {unit!r})\n"
+        f"{UNIT_MARK} {unit} ({assignment_id}), graded by rnnkit_grader.nbgrader_step\n"
         f"{HIDDEN_END}"
     )
 
@@ -124,70 +118,6 @@ def sync_test_cells(nb, assignment_id, points):
         cell.metadata["deletable"] = False
         cell.metadata["editable"] = False
     return json.dumps(nb, sort_keys=True) != before
-
-
-# ---- what the test cells do --------------------------------------------------------------
-
-
-def _notebook_here(assignment_id):
-    here = Path.cwd()
-    named = here / f"{assignment_id}.ipynb"
-    if named.exists():
-        return named
-    for candidate in sorted(here.glob("*.ipynb")):
-        try:
-            meta = json.loads(candidate.read_text(encoding="utf-8")).get("metadata", {})
-        except (OSError, ValueError):
-            continue
-        if meta.get("rnnkit", {}).get("assignment") == assignment_id:
-            return candidate
-    return None
-
-
-def _rnnkit_command():
-    script = Path(sys.executable).with_name("rnnkit")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from rnnkit_grader.cli import main; sys.exit(main())"]
-
-
-def grade_here(assignment_id):
-    """The results of `rnnkit grade` on the notebook being autograded (graded once, then cached)."""
-    path = _notebook_here(assignment_id)
-    if path is None:
-        raise FileNotFoundError(f"{assignment_id}.ipynb is not in {Path.cwd()}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
-    cache = Path(tempfile.gettempdir()) / "rnnkit-nbgrader" / f"{assignment_id}-{digest}.json"
-    if not cache.exists():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        done = subprocess.run(
-            _rnnkit_command() + ["grade", str(path), "--assignment", assignment_id, "--results", str(cache)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-        )
-        if not cache.exists():
-            raise RuntimeError(f"rnnkit grade wrote no results (exit {done.returncode}): {done.stdout[-2000:]}")
-    return json.loads(cache.read_text())
-
-
-def unit_score(assignment_id, unit):
-    """The points `rnnkit grade` gives `unit`; printed feedback first. None outside autograde."""
-    if os.environ.get("NBGRADER_EXECUTION") != "autograde":
-        print(f"{unit}: the hidden tests run when the course autogrades this notebook.")
-        return None
-    results = grade_here(assignment_id)
-    scores = results.get("extra_data", {}).get("units", {}).get(unit)
-    for test in results.get("tests", []):
-        if test.get("name", "").startswith(f"{unit}:") and test.get("score", 0) < test.get("max_score", 0):
-            print(f"FAILED ({test['score']:g}/{test['max_score']:g}) {test['name']}\n    {test.get('output', '')}\n")
-    problems = results.get("extra_data", {}).get("problems") or []
-    for problem in problems:
-        print(f"note: {problem}")
-    if scores is None:
-        print(f"{unit}: not graded (see the notes above)")
-        return 0.0
-    print(f"{unit}: {scores['score']:g} / {scores['max_score']:g} points")
-    return float(scores["score"])
 
 
 # ---- rnnkit's results into an nbgrader gradebook ------------------------------------------
