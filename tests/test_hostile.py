@@ -152,10 +152,8 @@ def test_private_tmp_keeps_a_kit_installed_under_tmp(tmp_path, monkeypatch):
     secret = tmp_path / "clone" / "solutions"
     secret.mkdir()
     (secret / "answer").write_text("secret")
-    needed = isolation._needed_paths() | {kit.resolve()}
-    monkeypatch.setattr(isolation, "_needed_paths", lambda: needed)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    paths = isolation.python_paths() + [kit.resolve()]
+    monkeypatch.setattr(isolation, "python_paths", lambda: paths)
     script = f"cat {kit}/marker; echo; cat {secret}/answer 2>/dev/null || echo hidden"
-    done = subprocess.run(isolation.bwrap_command(scratch) + ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(isolation.bwrap_command("student") + ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30)
     assert done.stdout.split() == ["kit", "hidden"], done.stdout + done.stderr

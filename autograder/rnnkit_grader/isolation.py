@@ -1,23 +1,52 @@
 """What stands between student code and the machine, beyond the child process itself.
 
-Where bubblewrap (`bwrap`) is installed, the child runs in its own mount, network,
-PID, IPC and UTS namespaces: the root filesystem is read-only, only the child's
-scratch directory and a private /tmp are writable, there is no network (not even
-the host's loopback), and the paths the grader names (hidden suites, reference
-solutions, other submissions, output folders, the grader's home) are covered by
-empty directories. Without bwrap the child is a plain process with resource limits,
-and `describe()` says so. Where a cgroup `pids` controller is writable (as root), the
-child's whole process tree is capped in number, which stops fork bombs.
+Where bubblewrap (`bwrap`) works, the child starts on an EMPTY root (an allow-list, not
+a deny-list) with only these bound in, read-only:
+
+- the system's shared libraries and programs (`/usr` and the `/bin`, `/lib*` links),
+  and the few files of `/etc` the dynamic loader reads;
+- the Python interpreter and the installed packages (the environment's prefixes),
+  with any grader-side kit package found inside them covered;
+- the kit's public library `rnnkit` and the child-side engine `rnnkit_child` under
+  `/kit` (the reference child also gets `rnnkit_grader`, for its reference-only probes);
+- the data files the child may load (the char-RNN corpus cache), under `/data`.
+
+Writable are only a sized scratch tmpfs (the working directory and $HOME) and a sized
+private `/tmp`. Nothing of the kit checkout (suites, solutions, tools, examples, tests,
+`.git`), no course folder, no home directory and no host secrets exist in the child's
+view; MNIST's files (which hold the test labels) are covered even inside the bound
+packages. The child has its own user (nobody), network (none), PID, IPC, UTS and cgroup
+namespaces and dies with the grader (`--die-with-parent`). Where a cgroup `pids` or
+`memory` controller is writable (as root), the child's whole tree is capped in process
+count and in memory (tmpfs pages included).
+
+Without bwrap the child is a plain process with resource limits; `strong_isolation()`
+is False, and grading other people's work is refused unless the operator asks for the
+weak isolation by name (see `require_strong`).
 """
 
 import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 PIDS_MAX = 256
-_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+SCRATCH_BYTES = 256 * 2**20  # the child's working directory and $HOME
+TMP_BYTES = 64 * 2**20  # its private /tmp
+KIT_MOUNT = "/kit"
+DATA_MOUNT = "/data"
+SCRATCH_MOUNT = "/scratch"
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime")
+_ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+WEAK_ENV = "RNNKIT_ISOLATION"
+
+
+class IsolationRefused(RuntimeError):
+    """Strong isolation is not available and the operator did not accept the weak one."""
 
 
 def bwrap_path():
@@ -32,11 +61,11 @@ _BWRAP_OK = {}
 
 def _bwrap_works(path):
     if path not in _BWRAP_OK:
-        import subprocess
-
         try:
             done = subprocess.run(
-                [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev", "--proc", "/proc", "true"],
+                [path, "--ro-bind", "/usr", "/usr", *_root_links(), "--unshare-user", "--unshare-net",
+                 "--unshare-pid", "--dev", "/dev", "--proc", "/proc", "--size", str(2**20), "--tmpfs", "/tmp",
+                 "--die-with-parent", "true"],
                 capture_output=True, timeout=20,
             )
             _BWRAP_OK[path] = done.returncode == 0
@@ -45,109 +74,304 @@ def _bwrap_works(path):
     return _BWRAP_OK[path]
 
 
-def _needed_paths():
-    """Where Python, the environment and the kit's importable code live."""
-    import rnnkit
-    import rnnkit_grader
-
-    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent}
-    paths |= {Path(rnnkit.__file__).resolve().parent, Path(rnnkit_grader.__file__).resolve().parent}
-    return {p.resolve() for p in paths}
+def strong_isolation():
+    """True where children run in bubblewrap's allow-list sandbox."""
+    return bwrap_path() is not None
 
 
-def bwrap_command(scratch, hide=()):
-    """The bwrap argument list that wraps the child's command, or [] without bwrap."""
+def weak_accepted(explicit=None):
+    """Whether the operator asked for the weak isolation by name (a flag, or RNNKIT_ISOLATION=weak)."""
+    return explicit == "weak" or os.environ.get(WEAK_ENV, "").strip().lower() == "weak"
+
+
+def require_strong(what, explicit=None):
+    """Raise IsolationRefused for grading other people's work without bubblewrap, unless weak was asked for."""
+    if strong_isolation() or weak_accepted(explicit):
+        return
+    raise IsolationRefused(
+        f"refusing to {what}: bubblewrap is not available here ({_why_not()}), so a submission could read "
+        "the hidden suites and solutions and reach the network. Install it (apt-get install bubblewrap), "
+        f"or accept the weaker isolation by name: --isolation weak, or {WEAK_ENV}=weak."
+    )
+
+
+def _why_not():
+    if os.environ.get("RNNKIT_NO_BWRAP") == "1":
+        return "RNNKIT_NO_BWRAP=1 is set"
+    if shutil.which("bwrap") is None:
+        return "no bwrap on PATH"
+    return "bwrap is installed but the kernel refused its namespaces"
+
+
+# ---- what the child may see --------------------------------------------------------------
+
+
+def _root_links():
+    """/bin, /lib, ... as the host has them: symlinks recreated, real directories bound."""
+    args = []
+    for name in _ROOT_LINKS:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def python_paths():
+    """The interpreter and its packages: every prefix of this environment, outermost only."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix), Path(sys.base_exec_prefix),
+             Path(sys.executable).resolve().parent.parent}
+    return _outermost({p.resolve() for p in paths if p.exists()} - {Path("/usr"), Path("/")})
+
+
+def _outermost(paths):
+    paths = sorted(paths, key=lambda p: len(p.parts))
+    kept = []
+    for p in paths:
+        if not any(k == p or k in p.parents for k in kept):
+            kept.append(p)
+    return kept
+
+
+def _package_dir(name):
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
+def kit_packages(role):
+    """{name: folder} of the kit code bound under /kit for a child of `role`."""
+    names = ["rnnkit", "rnnkit_child"] + (["rnnkit_grader"] if role == "reference" else [])
+    return {n: d for n in names if (d := _package_dir(n)) is not None}
+
+
+def covered_paths(role):
+    """Paths inside the bound trees that the child must still not see.
+
+    The grader-side packages wherever they are installed (a non-editable install puts them in
+    site-packages), and MNIST's files: the student's child gets its training data as data and
+    must never reach the test labels.
+    """
+    covered = []
+    if role == "student":
+        for name in ("rnnkit_grader",):
+            if (d := _package_dir(name)) is not None:
+                covered.append(d)
+    with contextlib.suppress(Exception):  # without importing rnnkit.mnist (it would import Keras here)
+        from rnnkit import mnist
+
+        if (d := _package_dir(mnist.SAMPLE_PACKAGE)) is not None:
+            covered.append(d.joinpath(*mnist.SAMPLE_RESOURCE[:-1]))
+    keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    covered.append(keras_home / "datasets")
+    return covered
+
+
+def data_files():
+    """Data the child may read: downloaded corpora of rnnkit.text, by file name (never MNIST)."""
+    found = {}
+    with contextlib.suppress(Exception):
+        from rnnkit import text
+
+        folder = text.default_cache_dir()
+        for name in (text.SHAKESPEARE_FILE,):
+            if (folder / name).is_file():
+                found[name] = (folder / name).resolve()
+    return found
+
+
+def child_env(role):
+    """Environment entries a sandboxed child needs to find the kit and its data."""
+    return {"PYTHONPATH": KIT_MOUNT, "PYTHONNOUSERSITE": "1", "RNNKIT_DATA_DIR": DATA_MOUNT,
+            "HOME": SCRATCH_MOUNT, "KERAS_HOME": f"{SCRATCH_MOUNT}/.keras", "MPLCONFIGDIR": f"{SCRATCH_MOUNT}/.matplotlib",
+            "TMPDIR": "/tmp"}
+
+
+def bwrap_command(role="student", hide=(), scratch_bytes=SCRATCH_BYTES, tmp_bytes=TMP_BYTES):
+    """The bwrap argument list that wraps the child's command (cwd /scratch), or [] without bwrap."""
     bwrap = bwrap_path()
     if bwrap is None:
         return []
     args = [
         bwrap,
-        # No --die-with-parent: it fires when the *thread* that started the child ends, and the
-        # grader starts children from short-lived threads. A child whose grader is gone reads EOF
-        # on its requests and exits.
+        "--die-with-parent",  # the grader starts children from one long-lived thread (sandbox.launch)
         "--new-session",
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-        "--unshare-user", "--uid", "65534", "--gid", "65534",  # nobody inside its own user namespace
-        "--ro-bind", "/", "/",
+        "--unshare-user", "--uid", "65534", "--gid", "65534",  # nobody, in its own user namespace
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--dev", "/dev",
         "--proc", "/proc",
+        # The private /tmp before any bind: the environment itself may live under /tmp (a fresh clone there).
+        "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp",
+        "--ro-bind", "/usr", "/usr",
+        *_root_links(),
     ]
-    needed = _needed_paths()
-    # A private /tmp first (the kit itself may live under /tmp, as in a fresh clone there:
-    # what Python needs is bound back below), then the hidden paths, outermost first.
-    hidden = [Path("/tmp").resolve()] + sorted({Path(h).resolve() for h in hide if h and Path(h).exists()} | {Path.home().resolve()})
-    for path in hidden:
-        if path in needed or any(n in path.parents for n in needed):  # never hide Python or the kit
-            continue
-        args += ["--tmpfs", str(path)]
-        for n in sorted(needed):  # a hidden folder may hold what Python needs (pyenv under $HOME): bind it back
-            if path in n.parents:
-                args += ["--ro-bind", str(n), str(n)]
-    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    for name in _ETC_FILES:
+        if os.path.exists(f"/etc/{name}"):
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    bound = []
+    for path in python_paths():
+        args += ["--ro-bind", str(path), str(path)]
+        bound.append(path)
+    for name, folder in sorted(kit_packages(role).items()):
+        args += ["--ro-bind", str(folder), f"{KIT_MOUNT}/{name}"]
+    for name, path in sorted(data_files().items()):
+        args += ["--ro-bind", str(path), f"{DATA_MOUNT}/{name}"]
+    inside = [Path(h).resolve() for h in [*covered_paths(role), *hide] if h]
+    for path in _outermost({p for p in inside if any(b == p or b in p.parents for b in bound)}):
+        if path.is_dir():
+            args += ["--tmpfs", str(path)]
+        elif path.exists():
+            args += ["--ro-bind", "/dev/null", str(path)]
+    args += [
+        "--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH_MOUNT,
+        "--chdir", SCRATCH_MOUNT,
+    ]
     return args
 
 
-class PidsCgroup:
-    """A cgroup that caps the number of processes of one child's tree (best effort)."""
+# ---- cgroups: process count and memory of the child's whole tree --------------------------
 
-    def __init__(self, name):
-        self.path = None
-        for root in _CGROUP_ROOTS:
-            if not (root / "cgroup.procs").exists() or not os.access(root, os.W_OK):
+
+def _own_cgroup(controller):
+    """This process's cgroup path for a v1 controller ('' where none is listed)."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path
+    except OSError:
+        pass
+    return ""
+
+
+def _writable_parent(controller):
+    """Where a child cgroup of `controller` can be made: v1 under our own group, else a v2 root that delegates it."""
+    v1 = Path("/sys/fs/cgroup") / controller
+    if (v1 / "cgroup.procs").exists():
+        parent = v1 / _own_cgroup(controller).lstrip("/")
+        return parent if os.access(parent, os.W_OK) else None
+    v2 = Path("/sys/fs/cgroup")
+    control = v2 / "cgroup.subtree_control"
+    if control.exists() and os.access(v2, os.W_OK) and controller in control.read_text(errors="ignore").split():
+        return v2
+    return None
+
+
+class ChildCgroup:
+    """Cgroups that cap one child tree's process count and memory (best effort, where writable)."""
+
+    def __init__(self, name, memory_bytes=None):
+        self.paths = {}  # controller -> folder
+        limits = {"pids": [("pids.max", str(PIDS_MAX))]}
+        if memory_bytes:
+            limits["memory"] = [("memory.limit_in_bytes", str(int(memory_bytes))), ("memory.max", str(int(memory_bytes))),
+                                ("memory.swap.max", "0"), ("memory.memsw.limit_in_bytes", str(int(memory_bytes)))]
+        for controller, settings in limits.items():
+            parent = _writable_parent(controller)
+            if parent is None:
                 continue
-            if root.name != "pids":  # cgroup v2: the pids controller must be enabled below the root
-                control = root / "cgroup.subtree_control"
-                if not control.exists() or "pids" not in control.read_text(errors="ignore"):
-                    continue
+            path = parent / name
+            if path in self.paths.values():  # v2: one folder for both controllers
+                self._write(path, settings)
+                continue
             try:
-                path = root / name
                 path.mkdir(exist_ok=True)
-                (path / "pids.max").write_text(str(PIDS_MAX))
-                self.path = path
             except OSError:
-                self.path = None
-            break
+                continue
+            if self._write(path, settings):
+                self.paths[controller] = path
+            else:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+
+    @staticmethod
+    def _write(path, settings):
+        done = False
+        for filename, value in settings:
+            if (path / filename).exists():
+                try:
+                    (path / filename).write_text(value)
+                    done = True
+                except OSError:
+                    pass
+        return done
+
+    @property
+    def controllers(self):
+        return sorted(self.paths)
 
     def join_hook(self):
-        """A preexec_fn that moves the new process into the group before it execs (or None)."""
-        if self.path is None:
-            return None
-        procs = str(self.path / "cgroup.procs")
+        """A preexec_fn that moves the new process into the groups before it execs, and asks for
+        SIGKILL when the grader (its parent thread: sandbox.launch keeps one alive) dies."""
+        files = sorted({str(p / "cgroup.procs") for p in self.paths.values()})
 
         def join():  # runs in the forked child: plain system calls only
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, str(os.getpid()).encode())
-            finally:
-                os.close(fd)
+            _die_with_parent()
+            for name in files:
+                fd = os.open(name, os.O_WRONLY)
+                try:
+                    os.write(fd, str(os.getpid()).encode())
+                finally:
+                    os.close(fd)
 
         return join
 
     def kill_all(self):
-        """SIGKILL whatever is left in the group (processes that left the session too)."""
-        if self.path is None:
-            return
-        import signal
+        """SIGKILL whatever is left in the groups (processes that left the session too)."""
+        for path in set(self.paths.values()):
+            for _ in range(20):
+                try:
+                    pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+                except OSError:
+                    break
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.05)
 
-        for _ in range(20):
-            try:
-                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-            except OSError:
-                return
-            if not pids:
-                return
-            for pid in pids:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            import time
-
-            time.sleep(0.05)
+    def memory_failures(self):
+        """How often the memory cap was hit (0 where unknown)."""
+        path = self.paths.get("memory")
+        if path is None:
+            return 0
+        for name in ("memory.failcnt",):
+            with contextlib.suppress(OSError, ValueError):
+                return int((path / name).read_text())
+        with contextlib.suppress(OSError, ValueError):
+            for line in (path / "memory.events").read_text().splitlines():
+                key, value = line.split()
+                if key == "max":
+                    return int(value)
+        return 0
 
     def remove(self):
-        if self.path is not None:
+        for path in set(self.paths.values()):
             with contextlib.suppress(OSError):
-                self.path.rmdir()
-            self.path = None
+                path.rmdir()
+        self.paths = {}
+
+
+# Kept for callers of the earlier name.
+PidsCgroup = ChildCgroup
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """prctl(PR_SET_PDEATHSIG, SIGKILL) in a forked child (Linux); nothing elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:
+        pass
 
 
 def peak_rss_mib(pids):
@@ -188,12 +412,21 @@ def descendants(pid):
 def describe():
     """One line for reports: the isolation this machine gives a child."""
     parts = []
-    if bwrap_path():
-        parts.append("bubblewrap (read-only root, no network, hidden suites, solutions and other submissions)")
+    if strong_isolation():
+        parts.append(
+            "bubblewrap allow-list (empty root with only the interpreter, packages, the kit's public and child-side "
+            f"code and data; no network; own user, PID and IPC namespaces; scratch {SCRATCH_BYTES >> 20} MiB and "
+            f"/tmp {TMP_BYTES >> 20} MiB; dies with the grader)"
+        )
     else:
-        parts.append("a plain child process (bubblewrap not installed: the child can read what the grader can, and reach the network)")
-    probe = PidsCgroup(f"rnnkit-probe-{os.getpid()}")
-    parts.append(f"process count capped at {PIDS_MAX} by a pids cgroup" if probe.path else "no process-count cap (no writable pids cgroup)")
+        parts.append(
+            "WEAK: a plain child process (bubblewrap not available: the child can read what the grader can, "
+            "and reach the network)"
+        )
+    probe = ChildCgroup(f"rnnkit-probe-{os.getpid()}", memory_bytes=2**30)
+    caps = probe.controllers
     probe.remove()
+    parts.append(f"process count capped at {PIDS_MAX} by a pids cgroup" if "pids" in caps else "no process-count cap (no writable pids cgroup)")
+    parts.append("memory of the whole tree capped by a memory cgroup" if "memory" in caps else "no memory cgroup (per-process address-space limit only)")
     parts.append("limits on address space, CPU time, file size and open files")
     return "; ".join(parts)

@@ -89,6 +89,45 @@ def child_environment(extra=None, home=None):
     return env
 
 
+_LAUNCHER = {"pid": None, "thread": None, "queue": None}
+_LAUNCH_LOCK = threading.Lock()
+
+
+def launch(*args, **kwargs):
+    """subprocess.Popen(*args, **kwargs), run on one long-lived thread of this process.
+
+    A child asks to be killed when its parent dies (bubblewrap's --die-with-parent and our own
+    PR_SET_PDEATHSIG). Linux sends that signal when the *thread* that forked the child ends, so
+    children are forked only by this thread, which lives as long as the process: the child
+    dies with the grader, not with whichever short-lived thread started it.
+    """
+    import queue
+
+    with _LAUNCH_LOCK:
+        if _LAUNCHER["pid"] != os.getpid() or not _LAUNCHER["thread"].is_alive():
+            requests = queue.Queue()
+
+            def serve():
+                while True:
+                    job = requests.get()
+                    try:
+                        job["result"] = subprocess.Popen(*job["args"], **job["kwargs"])
+                    except BaseException as exc:  # handed back to the caller
+                        job["error"] = exc
+                    job["done"].set()
+
+            thread = threading.Thread(target=serve, name="rnnkit-launcher", daemon=True)
+            thread.start()
+            _LAUNCHER.update(pid=os.getpid(), thread=thread, queue=requests)
+        requests = _LAUNCHER["queue"]
+    job = {"args": args, "kwargs": kwargs, "done": threading.Event()}
+    requests.put(job)
+    job["done"].wait()
+    if "error" in job:
+        raise job["error"]
+    return job["result"]
+
+
 class SubmissionProcess:
     """One sandboxed child running one submission's cells."""
 
@@ -109,7 +148,8 @@ class SubmissionProcess:
         self.restarts = 0
         self.peak_rss_mib = 0.0  # the largest process of the child's tree, over all its starts
         self._output = bytearray()
-        self._scratch = None
+        self._scratch = None  # a host folder, only where there is no bubblewrap (which gives a sized tmpfs)
+        self.deadline = None  # wall clock, set when the student's child first starts
         self.start_failure = None  # a child that could not even run the cells is not retried
 
     # ---- lifecycle -------------------------------------------------------------
@@ -127,8 +167,16 @@ class SubmissionProcess:
 
     def _start(self):
         self._check_budget()
-        self._scratch = tempfile.mkdtemp(prefix="rnnkit-child-")
+        if self.deadline is None and self.role == "student":
+            # One wall-clock limit for the whole submission, whatever it does between requests.
+            self.deadline = time.monotonic() + self.limits.total_seconds
         read_fd, write_fd = os.pipe()
+        bwrap = isolation.bwrap_command(self.role, self.hide)
+        if bwrap:
+            cwd, home, extra = "/", None, isolation.child_env(self.role)
+        else:
+            self._scratch = tempfile.mkdtemp(prefix="rnnkit-child-")
+            cwd, home, extra = self._scratch, self._scratch, {}
         env = child_environment(
             {
                 "RNNKIT_RESPONSE_FD": str(write_fd),
@@ -140,24 +188,34 @@ class SubmissionProcess:
                 "RNNKIT_PRELOAD_TF": "1" if self.limits.preload_tf else "0",
                 "RNNKIT_THREADS": str(self.limits.threads),
                 "RNNKIT_PROBE_PACKAGES": REFERENCE_PROBES if self.role == "reference" else STUDENT_PROBES,
+                **extra,
             },
-            home=self._scratch,
+            home=home,
         )
         t0 = time.monotonic()
-        command = isolation.bwrap_command(self._scratch, self.hide) + [sys.executable, "-u", "-m", "rnnkit_child"]
-        self._cgroup = isolation.PidsCgroup(f"rnnkit-{os.getpid()}-{id(self)}-{self.restarts}")
-        self.proc = subprocess.Popen(
-            command,
-            preexec_fn=self._cgroup.join_hook(),  # joins the cgroup before exec, so every descendant is in it
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,),
-            cwd=self._scratch,
-            env=env,
-            start_new_session=True,
+        command = bwrap + [sys.executable, "-u", "-m", "rnnkit_child"]
+        self._cgroup = isolation.ChildCgroup(
+            f"rnnkit-{os.getpid()}-{id(self)}-{self.restarts}",
+            memory_bytes=self.limits.memory_bytes + isolation.SCRATCH_BYTES + isolation.TMP_BYTES,
         )
-        os.close(write_fd)
+        try:
+            self.proc = launch(
+                command,
+                preexec_fn=self._cgroup.join_hook(),  # cgroups before exec, so every descendant is in them
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            raise SandboxError(f"could not start the child: {exc}", "crash") from None
+        finally:
+            os.close(write_fd)
+        os.set_blocking(self.proc.stdin.fileno(), False)  # every write has a deadline (_write_all)
         self._responses = read_fd
         self._output = bytearray()
         self._drain = threading.Thread(target=self._drain_output, args=(self.proc.stdout,), daemon=True)
@@ -243,7 +301,7 @@ class SubmissionProcess:
             raise SandboxError(f"the child sent an invalid value while {what}: {exc}", "protocol") from None
 
     def _check_budget(self):
-        if self.time_used >= self.limits.total_seconds:
+        if self.time_used >= self.limits.total_seconds or (self.deadline is not None and time.monotonic() >= self.deadline):
             raise SandboxError(
                 f"the submission used up its time budget of {self.limits.total_seconds:.0f} s", "budget"
             )
@@ -251,10 +309,11 @@ class SubmissionProcess:
     def _request(self, message, timeout, what):
         self._check_budget()
         timeout = min(timeout, self.limits.total_seconds - self.time_used)
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline - time.monotonic())
         t0 = time.monotonic()
         try:
-            self.proc.stdin.write(codec.encode_message(message))
-            self.proc.stdin.flush()
+            self._write_all(codec.encode_message(message), t0, timeout)
             header = self._read_exact(4, t0, timeout)
             (size,) = struct.unpack(">I", header)
             if size > codec.MAX_MESSAGE_BYTES:
@@ -268,6 +327,22 @@ class SubmissionProcess:
             self._fail(SandboxError(f"lost the child: {exc}", "crash"), what)
         finally:
             self.time_used += time.monotonic() - t0
+
+    def _write_all(self, data, t0, timeout):
+        """Write a request to a child that may have stopped reading: never past the deadline."""
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            left = timeout - (time.monotonic() - t0)
+            if left <= 0:
+                raise SandboxError(f"the child stopped reading its requests; gave up after {timeout:.0f} s", "timeout")
+            _, ready, _ = select.select([], [fd], [], left)
+            if not ready:
+                continue
+            try:
+                view = view[os.write(fd, view[: 1 << 20]):]
+            except BlockingIOError:
+                continue
 
     def _read_exact(self, n, t0, timeout):
         chunks = []

@@ -1,0 +1,238 @@
+"""The sandbox seen from inside the child: an allow-list, sized writable space, deadlines,
+and a child that dies with its grader.
+
+Each test runs real code in a real child (bubblewrap where installed; CI installs it)
+and asks it what it can see, read, write and reach. The kit runs from its checkout
+(outside /tmp in a real install), and a fake course folder is made outside /tmp too,
+so nothing here passes merely because bubblewrap's private /tmp hides it.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit_grader import assignments, isolation
+from rnnkit_grader.sandbox import Limits, SandboxError, SubmissionProcess
+
+needs_bwrap = pytest.mark.skipif(not isolation.strong_isolation(), reason="bubblewrap is not available")
+FAST = Limits(memory_bytes=2 * 2**30, call_seconds=20, total_seconds=90, startup_seconds=30)
+
+SPY = textwrap.dedent(
+    '''
+    import os, socket, importlib
+
+    def exists(paths):
+        return {p: os.path.exists(p) for p in paths}
+
+    def readable(paths):
+        found = {}
+        for p in paths:
+            try:
+                with open(p, "rb") as handle:
+                    found[p] = len(handle.read(16)) >= 0
+            except OSError:
+                found[p] = False
+        return found
+
+    def importable(names):
+        found = {}
+        for name in names:
+            try:
+                importlib.import_module(name)
+                found[name] = True
+            except Exception:
+                found[name] = False
+        return found
+
+    def listing(path):
+        try:
+            return sorted(os.listdir(path))
+        except OSError as exc:
+            return ["<" + type(exc).__name__ + ">"]
+
+    def fill(folder, mib):
+        """How many MiB could be written under folder (in files of 16 MiB) before writing failed."""
+        written = 0
+        block = b"x" * 2**20
+        try:
+            for n in range(mib // 16):
+                with open(os.path.join(folder, f"fill{n}.bin"), "wb") as handle:
+                    for _ in range(16):
+                        handle.write(block)
+                        handle.flush()
+                        written += 1
+        except OSError:
+            pass
+        return written
+
+    def connect(host, port):
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return "connected"
+        except OSError as exc:
+            return type(exc).__name__
+    '''
+)
+
+
+@pytest.fixture(scope="module")
+def course_outside_tmp():
+    """A course folder with a secret in it, outside /tmp (beside the checkout)."""
+    folder = assignments.ROOT / "out" / f"sandbox-test-{os.getpid()}"
+    (folder / "submitted" / "alice" / "01_rnn_numpy").mkdir(parents=True, exist_ok=True)
+    secret = folder / "gradebook.db"
+    secret.write_text("secret")
+    yield folder
+    subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+def child(role="student", hide=()):
+    return SubmissionProcess([("spy", SPY)], FAST, role=role, hide=hide)
+
+
+@needs_bwrap
+def test_the_child_sees_only_what_it_needs(course_outside_tmp):
+    root = assignments.ROOT
+    private = [root / "solutions", root / "autograder" / "suites", root / "tools", root / ".git", root / "examples",
+               root / "tests", root / "assignments", root / "README.md", course_outside_tmp, Path.home() / ".bash_history",
+               Path("/etc/passwd"), Path("/etc/shadow"), Path("/root"), Path("/home"), Path("/var"), Path("/work") / "shared"]
+    with child() as process:
+        seen = process.call("exists", [str(p) for p in private])
+        top = process.call("listing", "/")
+        kit_dir = process.call("listing", str(root))
+    leaked = [p for p, there in seen.items() if there and p not in (str(Path.home()), "/root")]
+    assert not leaked, f"the child can see {leaked}"
+    assert set(top) <= {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "tmp", "scratch",
+                        "kit", "data", *{p.parts[1] for p in isolation.python_paths()}}, top
+    # Of the kit checkout only the virtual environment (the interpreter's packages) may be there.
+    assert set(kit_dir) <= {".venv", "<FileNotFoundError>"}, kit_dir
+
+
+@needs_bwrap
+def test_home_holds_only_the_interpreter():
+    """A pyenv interpreter under root's home is bound alone: nothing else of the home is there."""
+    with child() as process:
+        home = process.call("listing", str(Path.home()))
+    allowed = {p.relative_to(Path.home()).parts[0] for p in isolation.python_paths() if Path.home() in p.parents}
+    assert set(home) <= allowed | {"<FileNotFoundError>"}, home
+
+
+@needs_bwrap
+def test_no_grader_code_and_no_mnist_labels_for_the_student():
+    from rnnkit import mnist
+
+    names = ["rnnkit_grader", "rnnkit_grader.reference", "rnnkit_grader.runner", "rnnkit", "rnnkit_child", "rnnkit_child.probes"]
+    sample = str(mnist.sample_file())
+    with child() as process:
+        imports = process.call("importable", names)
+        reads = process.call("readable", [sample])
+    assert imports == {n: n.startswith(("rnnkit_child", "rnnkit")) and not n.startswith("rnnkit_grader") for n in names}, imports
+    assert reads == {sample: False}, "the student's child can read the MNIST file that holds the test labels"
+
+
+@needs_bwrap
+def test_the_reference_child_may_import_its_probes():
+    with child(role="reference") as process:
+        assert process.call("importable", ["rnnkit_grader.reference", "rnnkit_child.probes"]) == {
+            "rnnkit_grader.reference": True, "rnnkit_child.probes": True}
+
+
+@needs_bwrap
+def test_writable_space_is_sized():
+    with child() as process:
+        scratch = process.call("fill", ".", 1024)
+        tmp = process.call("fill", "/tmp", 1024)
+        root = process.call("fill", "/usr", 16)
+    assert scratch <= isolation.SCRATCH_BYTES >> 20 and tmp <= isolation.TMP_BYTES >> 20 and root == 0, (scratch, tmp, root)
+
+
+@needs_bwrap
+def test_no_network():
+    with child() as process:
+        assert process.call("connect", "127.0.0.1", 22) in ("ConnectionRefusedError", "OSError")
+        assert process.call("connect", "1.1.1.1", 53) != "connected"
+
+
+def test_a_child_that_stops_reading_cannot_stall_the_grader():
+    """A cell that replaces the child's request reader: the next large request meets a deadline."""
+    stall = "import sys, time\nsys.modules['rnnkit_child.codec'].read_message = lambda stream: time.sleep(10**6)\ndef f(x):\n    return 1\n"
+    limits = Limits(memory_bytes=2 * 2**30, call_seconds=3, total_seconds=60, startup_seconds=30)
+    with SubmissionProcess([("stall", stall)], limits) as process:
+        process.start()
+        t0 = time.monotonic()
+        with pytest.raises(SandboxError) as raised:
+            process.call("f", np.zeros(2_000_000))  # 16 MB: far more than a pipe holds
+        assert time.monotonic() - t0 < 10
+    assert raised.value.kind == "timeout"
+
+
+def test_one_wall_clock_limit_per_submission():
+    """However the time is spread over requests, the submission's child gets total_seconds in all."""
+    slow = "import time\ndef f():\n    time.sleep(1.5)\n    return 1\n"
+    limits = Limits(memory_bytes=2 * 2**30, call_seconds=5, total_seconds=4, startup_seconds=30)
+    with SubmissionProcess([("slow", slow)], limits) as process:
+        t0 = time.monotonic()
+        outcomes = []
+        for _ in range(6):
+            try:
+                outcomes.append(process.call("f"))
+            except SandboxError as exc:
+                outcomes.append(exc.kind)
+        assert time.monotonic() - t0 < limits.total_seconds + 3
+    assert outcomes[:2] == [1, 1] and outcomes[-1] == "budget", outcomes
+
+
+def test_the_child_dies_with_its_grader(tmp_path):
+    """SIGKILL the grading process: its sandboxed child (and the child's own children) go too."""
+    pidfile = tmp_path / "pids"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from rnnkit_grader.sandbox import Limits, SubmissionProcess
+        cells = [("c", "import os, subprocess\\ndef pids():\\n    p = subprocess.Popen(['sleep', '1000'])\\n    return [os.getpid(), p.pid]\\n")]
+        process = SubmissionProcess(cells, Limits(memory_bytes=2 * 2**30, call_seconds=20, total_seconds=600, startup_seconds=30))
+        process.call("pids")
+        from rnnkit_grader import isolation
+        tree = [process.proc.pid] + isolation.descendants(process.proc.pid)
+        open({str(pidfile)!r}, "w").write(" ".join(map(str, tree)))
+        time.sleep(1000)
+        """
+    )
+    grader = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tree = [int(p) for p in pidfile.read_text().split()]
+    assert len(tree) >= 2, tree
+    os.kill(grader.pid, signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 10
+    while (alive := [p for p in tree if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"processes of the child outlived the grader: {alive}"
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_weak_isolation_is_refused_unless_asked_for(monkeypatch):
+    monkeypatch.setenv("RNNKIT_NO_BWRAP", "1")
+    monkeypatch.delenv(isolation.WEAK_ENV, raising=False)
+    with pytest.raises(isolation.IsolationRefused, match="--isolation weak"):
+        isolation.require_strong("grade other people's work")
+    isolation.require_strong("grade", explicit="weak")
+    monkeypatch.setenv(isolation.WEAK_ENV, "weak")
+    isolation.require_strong("grade")
+    assert isolation.describe().startswith("WEAK")
