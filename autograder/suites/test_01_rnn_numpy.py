@@ -4,6 +4,13 @@
 inputs (relative error below 1e-8 forward, 1e-6 backward); when a value is wrong,
 the test feeds the unit inputs that isolate one term at a time and says which term
 (or which well-known slip) explains the difference.
+
+Every comparison is made here, in the grader, on what the student's units returned;
+numerical gradients come from the reference child (rnnkit_grader.reference.numeric,
+which the student's child cannot import). A test of an error path or of a shape also
+checks the unit's values, so a unit that always raises or returns zeros of the right
+shape earns nothing; feedback says what is wrong and by how much, never the numbers
+a hidden input should give.
 """
 
 import numpy as np
@@ -59,11 +66,30 @@ def test_one_hot_values(student, shape):
         checks.fail(f"one_hot: wrong values for indices {indices.tolist()} and depth {depth}; row i must be 1 at column indices[i], 0 elsewhere.")
 
 
+def require_one_hot_values(student):
+    """The error-path points come with the values: valid indices must give the right rows."""
+    indices = np.array([2, 0, 3, 1, 3])
+    outcome = student.outcome("one_hot", indices, 4)
+    ok = (
+        outcome.error is None
+        and isinstance(outcome.value, np.ndarray)
+        and outcome.value.shape == (5, 4)
+        and np.array_equal(outcome.value, np.eye(4)[indices])
+    )
+    if not ok:
+        what = f"raised {outcome.raised}" if outcome.error is not None else "gave wrong rows"
+        checks.fail(
+            f"one_hot: for valid indices (all in [0, 4)) it {what}; the range check earns its points "
+            "only once valid indices give one-hot rows (see the values test)."
+        )
+
+
 @pytest.mark.unit("one_hot")
 @pytest.mark.points(2)
 @pytest.mark.parametrize("bad", [4, -1], ids=["index-equals-depth", "negative-index"])
 def test_one_hot_rejects_out_of_range(student, bad):
-    """an index outside [0, depth) raises ValueError"""
+    """an index outside [0, depth) raises ValueError (and indices inside it give the right rows)"""
+    require_one_hot_values(student)
     outcome = student.outcome("one_hot", np.array([0, bad, 1]), 4)
     if outcome.raised != "ValueError":
         what = f"raised {outcome.raised}" if outcome.raised else "returned without an error"
@@ -98,10 +124,12 @@ def diagnose_step_forward(student, reference, case):
 
 @pytest.mark.unit("rnn_step_forward")
 @pytest.mark.points(3)
-def test_rnn_step_forward_shape(student, case):
-    """returns h_next of shape (N, H), float64 for float64 inputs"""
+def test_rnn_step_forward_shape(student, reference, case):
+    """returns h_next of shape (N, H), float64 for float64 inputs, with the right values"""
     got = student.call("rnn_step_forward", **step_args(case))
     checks.array(got, "rnn_step_forward", "h_next", shape=(N, H), float64=True)
+    if not checks.matches(got, reference.call("rnn_step_forward", **step_args(case)), FORWARD_TOL):
+        checks.fail("rnn_step_forward: the shape and dtype are right, but the values are not (see the values test); the shape points come with the values.")
 
 
 @pytest.mark.unit("rnn_step_forward")
@@ -136,14 +164,16 @@ def diagnose_forward(student, reference, case, got, ref):
 
 @pytest.mark.unit("rnn_forward")
 @pytest.mark.points(3)
-def test_rnn_forward_shape(student, case):
-    """returns h of shape (N, T, H), float64 for float64 inputs"""
+def test_rnn_forward_shape(student, reference, case):
+    """returns h of shape (N, T, H), float64 for float64 inputs, with the right values"""
     got = student.call("rnn_forward", **forward_args(case))
     if isinstance(got, np.ndarray) and got.shape == (N, T + 1, H):
         checks.fail(f"rnn_forward: h has shape {got.shape}, expected {(N, T, H)}: leave h0 out of the output.")
     if isinstance(got, np.ndarray) and got.shape == (T, N, H):
         checks.fail(f"rnn_forward: h has shape {got.shape}, expected {(N, T, H)}: time is axis 1, after the batch.")
     checks.array(got, "rnn_forward", "h", shape=(N, T, H), float64=True)
+    if not checks.matches(got, reference.call("rnn_forward", **forward_args(case)), FORWARD_TOL):
+        checks.fail("rnn_forward: the shape and dtype are right, but the values are not (see the values test); the shape points come with the values.")
 
 
 @pytest.mark.unit("rnn_forward")

@@ -1,4 +1,10 @@
-"""Child-side probe: central-difference gradients of a unit, for gradient checks."""
+"""Reference-only probe for 01_rnn_numpy: central-difference gradients of a unit.
+
+Run only in the reference child, on the reference solution's own forward functions:
+numerical gradients are what a backward pass computes, so nothing the student's
+child can import may offer them. The comparison with the student's gradients is made
+by the suite, in the grader.
+"""
 
 import numpy as np
 
