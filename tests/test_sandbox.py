@@ -236,3 +236,16 @@ def test_weak_isolation_is_refused_unless_asked_for(monkeypatch):
     monkeypatch.setenv(isolation.WEAK_ENV, "weak")
     isolation.require_strong("grade")
     assert isolation.describe().startswith("WEAK")
+
+
+def test_without_bubblewrap_a_root_grader_runs_the_child_as_another_user(monkeypatch, tmp_path):
+    """The second line: no bubblewrap, grader as root: the child is `nobody` in a private folder."""
+    monkeypatch.setenv("RNNKIT_NO_BWRAP", "1")
+    if isolation.fallback_user() is None:
+        pytest.skip("no unprivileged user can run this interpreter here (e.g. Python under root's home)")
+    secret = tmp_path / "secret"
+    secret.write_text("root only")
+    secret.chmod(0o600)
+    with child() as process:
+        assert process.call("readable", [str(secret)]) == {str(secret): False}
+        assert process.call("exists", ["."]) == {".": True}

@@ -172,10 +172,14 @@ class SubmissionProcess:
             self.deadline = time.monotonic() + self.limits.total_seconds
         read_fd, write_fd = os.pipe()
         bwrap = isolation.bwrap_command(self.role, self.hide)
+        user = None
         if bwrap:
             cwd, home, extra = "/", None, isolation.child_env(self.role)
         else:
-            self._scratch = tempfile.mkdtemp(prefix="rnnkit-child-")
+            self._scratch = tempfile.mkdtemp(prefix="rnnkit-child-")  # mode 0700
+            user = isolation.fallback_user()
+            if user is not None:
+                os.chown(self._scratch, *user)
             cwd, home, extra = self._scratch, self._scratch, {}
         env = child_environment(
             {
@@ -201,7 +205,7 @@ class SubmissionProcess:
         try:
             self.proc = launch(
                 command,
-                preexec_fn=self._cgroup.join_hook(),  # cgroups before exec, so every descendant is in them
+                preexec_fn=self._cgroup.join_hook(user),  # cgroups before exec, so every descendant is in them
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
