@@ -164,12 +164,9 @@ class Reference:
         return value
 
     def fingerprint(self):
-        """Changes whenever the solution notebook or the kit's child-side code changes."""
+        """Changes whenever the solution, the hidden suite, or any code of the kit (grader, child or library) changes."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(self.assignment.solution.read_bytes())
-            for source in sorted(PACKAGE_DIR.rglob("*.py")):
-                digest.update(source.read_bytes())
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = kit_fingerprint(self.assignment)
         return self._fingerprint
 
     def _process(self):
@@ -191,6 +188,22 @@ class Reference:
         if self.process is not None:
             self.process.close()
             self.process = None
+
+
+def kit_fingerprint(assignment):
+    """One digest of everything that decides an assignment's grades apart from the submission:
+    the reference solution, the hidden suite, and the code of rnnkit_grader, rnnkit_child and rnnkit."""
+    import rnnkit
+    import rnnkit_child
+
+    digest = hashlib.sha256()
+    for path in (assignment.solution, assignment.suite):
+        digest.update(path.read_bytes())
+    for package in (PACKAGE_DIR, Path(rnnkit_child.__file__).resolve().parent, Path(rnnkit.__file__).resolve().parent):
+        for source in sorted(package.rglob("*.py")):
+            digest.update(str(source.relative_to(package)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 def write_atomic(path, text):
