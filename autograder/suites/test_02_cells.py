@@ -7,6 +7,16 @@ weight) must agree to rtol 1e-5 / atol 1e-6 for sequence lengths 1, 7 and 30. Wh
 they don't, the suite tries the usual slips (gate order, GRU update convention,
 reset before the matmul, bias rows swapped, LSTM states swapped) and names the
 one that explains the difference.
+
+The student's child only reports what the student's objects are and compute (weights
+as created, outputs and gradients for given weights, the layer stacked_rnn returns);
+Keras's cells run in the reference child (rnnkit_grader.reference.cells), and every
+comparison is made here. A cell's layout, initial biases, output shapes, config round
+trip and keyword arguments earn points only while the cell computes Keras's function
+for at least one of the sequence lengths tried (and stacked_rnn's structure only while
+the stack computes Keras's stack): a cell that builds the right weights but returns
+zeros earns nothing. Feedback describes the expected layout by formula, never by
+copying values out.
 """
 
 import itertools
@@ -22,10 +32,23 @@ GATES = {"RNNCell": ["h"], "GRUCell": ["z", "r", "candidate"], "LSTMCell": ["i",
 CELLS = list(GATES)
 KERAS_NAME = {"RNNCell": "SimpleRNNCell", "GRUCell": "GRUCell", "LSTMCell": "LSTMCell"}
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
+LENGTHS = [1, 7, 30]
+EXPECTED_LAYOUT = {
+    "RNNCell": "kernel (input_dim, units), recurrent_kernel (units, units), bias (units,)",
+    "GRUCell": "kernel (input_dim, 3*units), recurrent_kernel (units, 3*units), bias (2, 3*units)",
+    "LSTMCell": "kernel (input_dim, 4*units), recurrent_kernel (units, 4*units), bias (4*units,)",
+}
+EXPECTED_STATE_SIZE = {"RNNCell": "units", "GRUCell": "units", "LSTMCell": "[units, units] (h and c)"}
 
 
 def flags_id(flags):
     return f"return_sequences={flags[0]},return_state={flags[1]}"
+
+
+@pytest.fixture(scope="module")
+def memo():
+    """The student's runs that several tests look at, made once per grading."""
+    return {}
 
 
 def keras_layout(reference, cell):
@@ -76,11 +99,39 @@ def layout_problem(student, reference, cell):
     want = keras_layout(reference, cell)
     if got["shapes"] != want["shapes"]:
         return (
-            f"{cell}: its weights are {list(zip(got['names'], map(tuple, got['shapes'])))}, but "
-            f"keras.layers.{KERAS_NAME[cell]} creates {list(zip(want['names'], map(tuple, want['shapes'])))} "
-            "(same shapes, same order) for input size 3 and 4 units."
+            f"{cell}: its weights are {list(zip(got['names'], map(tuple, got['shapes'])))} for input size {D} and {U} units, "
+            f"but keras.layers.{KERAS_NAME[cell]} creates {EXPECTED_LAYOUT[cell]}, in that order."
         )
     return ""
+
+
+def outputs_run(student, reference, cell, T, memo):
+    """(the student's run for test_outputs_match_keras, or None; the failure message, or None)."""
+    key = ("outputs", cell, T)
+    if key not in memo:
+        try:
+            memo[key] = (student_run(student, reference, cell, inputs(T), random_weights(reference, cell), grads=False), None)
+        except checks.GradingFailure as exc:
+            memo[key] = (None, str(exc))
+    return memo[key]
+
+
+def outputs_agree(student, reference, cell, T, memo):
+    got, _ = outputs_run(student, reference, cell, T, memo)
+    if got is None:
+        return False
+    want = keras_run(reference, cell, inputs(T), random_weights(reference, cell), grads=False)
+    return all_agree(got["outputs"], want["outputs"])
+
+
+def require_values(student, reference, cell, memo, what):
+    """Points for `what` come only with the cell's values: it must compute Keras's function for some length."""
+    if not any(outputs_agree(student, reference, cell, T, memo) for T in LENGTHS):
+        checks.fail(
+            f"{cell}: {what} earn points only together with the cell's values, and its outputs differ from "
+            f"keras.layers.{KERAS_NAME[cell]}'s for every sequence length tried ({', '.join(map(str, LENGTHS))}); "
+            "see the outputs test."
+        )
 
 
 # ---- diagnosis of wrong outputs ----------------------------------------------------------
@@ -132,7 +183,7 @@ def diagnose(student, reference, cell, x, weights, got):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.points(3)
-def test_weight_layout(student, reference, cell):
+def test_weight_layout(student, reference, cell, memo):
     """creates kernel, recurrent_kernel and bias with Keras's shapes, in Keras's order"""
     got = student.probe("cells.layout", cell, cell=cell, units=U, input_dim=D)
     want = keras_layout(reference, cell)
@@ -140,14 +191,15 @@ def test_weight_layout(student, reference, cell):
     if problem:
         checks.fail(problem)
     if got["names"] != want["names"]:
-        checks.fail(f"{cell}: weights are named {got['names']}; Keras's names are {want['names']} (name= in add_weight).")
+        checks.fail(f"{cell}: weights are named {got['names']}; name them kernel, recurrent_kernel and bias, as Keras does (name= in add_weight).")
     if got["state_size"] != want["state_size"]:
-        checks.fail(f"{cell}: state_size is {got['state_size']}, Keras's is {want['state_size']}.")
+        checks.fail(f"{cell}: state_size is {got['state_size']}; it should be {EXPECTED_STATE_SIZE[cell]}.")
+    require_values(student, reference, cell, memo, "the weight layout and state_size")
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.points(2)
-def test_initial_biases(student, reference, cell):
+def test_initial_biases(student, reference, cell, memo):
     """biases start at zero (the LSTM's forget-gate slice at one)"""
     got = student.probe("cells.layout", cell, cell=cell, units=U, input_dim=D)
     want = keras_layout(reference, cell)
@@ -157,13 +209,15 @@ def test_initial_biases(student, reference, cell):
     if not np.array_equal(bias, expected):
         if cell == "LSTMCell" and np.all(bias == 0):
             checks.fail("LSTMCell: the forget-gate bias starts at 0; Keras starts it at 1 (columns units..2*units), so the cell remembers by default.")
-        checks.fail(f"{cell}: the initial bias is {np.round(bias, 3).tolist()}, expected {expected.tolist()}.")
+        rule = "zero except the forget-gate slice (columns units..2*units), which is one" if cell == "LSTMCell" else "all zeros"
+        checks.fail(f"{cell}: the initial bias is {np.round(bias, 3).tolist()}; it should be {rule}.")
+    require_values(student, reference, cell, memo, "the initial biases")
 
 
 @pytest.mark.parametrize("flags", FLAGS, ids=flags_id)
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.points(1)
-def test_output_shapes(student, reference, cell, flags):
+def test_output_shapes(student, reference, cell, flags, memo):
     """output and state shapes for each combination of return flags"""
     x = inputs(5)
     weights = random_weights(reference, cell)
@@ -173,16 +227,19 @@ def test_output_shapes(student, reference, cell, flags):
     want_shapes = [tuple(np.shape(o)) for o in want]
     if got_shapes != want_shapes:
         checks.fail(f"{cell} in keras.layers.RNN({flags_id(flags).replace(',', ', ')}) returns shapes {got_shapes}; expected {want_shapes}.")
+    require_values(student, reference, cell, memo, "the output shapes")
 
 
 @pytest.mark.parametrize("T", [1, 7, 30])
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.points(3)
-def test_outputs_match_keras(student, reference, cell, T):
+def test_outputs_match_keras(student, reference, cell, T, memo):
     """outputs and final states equal Keras's cell with the same weights"""
     x = inputs(T)
     weights = random_weights(reference, cell)
-    got = student_run(student, reference, cell, x, weights, grads=False)
+    got, failure = outputs_run(student, reference, cell, T, memo)
+    if got is None:
+        checks.fail(failure)
     want = keras_run(reference, cell, x, weights, grads=False)
     if not all_agree(got["outputs"], want["outputs"]):
         names = ["outputs"] + (["h", "c"] if cell == "LSTMCell" else ["h"])
@@ -211,7 +268,7 @@ def test_gradients_match_keras(student, reference, cell, T):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.points(3)
-def test_config_round_trip(student, reference, cell):
+def test_config_round_trip(student, reference, cell, memo):
     """type(cell).from_config(cell.get_config()) builds an equivalent cell"""
     x = inputs(4)
     weights = random_weights(reference, cell)
@@ -222,72 +279,111 @@ def test_config_round_trip(student, reference, cell):
         checks.fail(f"{cell}: the clone from get_config computes something else than the original.")
     if got["clone_name"] != "probe_cell":
         checks.fail(f"{cell}: the clone lost its name: get_config should start from super().get_config().")
+    require_values(student, reference, cell, memo, "the config round trip")
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.points(1)
-def test_passes_kwargs_to_layer(student, cell):
+def test_passes_kwargs_to_layer(student, reference, cell, memo):
     """name= and dtype= reach keras.layers.Layer"""
     got = student.probe("cells.kwargs_passed", cell, cell=cell, units=U)
     if got["name"] != "named_cell" or got["dtype"] != "float64":
         checks.fail(f"{cell}(units, name='named_cell', dtype='float64') gave name {got['name']!r} and dtype {got['dtype']!r}: pass **kwargs to super().__init__.")
+    require_values(student, reference, cell, memo, "name= and dtype=")
 
 
 # ---- stacked_rnn (16 points) -------------------------------------------------------------
 
+RNN_CLASS = "keras.src.layers.rnn.rnn.RNN"
 
-@pytest.mark.unit("stacked_rnn")
-@pytest.mark.points(4)
-def test_stacked_rnn_builds_distinct_cells(student):
-    """a keras.layers.RNN over num_layers new cells"""
-    got = student.probe("cells.stacked", "stacked_rnn", units=U, num_layers=3, return_sequences=False, return_state=False, x=inputs(2))
-    if not got["is_rnn"]:
-        checks.fail("stacked_rnn: should return a keras.layers.RNN.")
-    if got["num_cells"] != 3:
-        checks.fail(f"stacked_rnn(..., num_layers=3) holds {got['num_cells']} cells; expected 3.")
-    if got["distinct_cells"] != 3:
-        checks.fail("stacked_rnn: the layers share one cell object; make a new cell_class(units) for each layer.")
-    stack_error(got)
+
+def stack_weights(reference, x):
+    shapes = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=True, return_state=True, x=x)["weight_shapes"]
+    rng = np.random.default_rng(4)
+    return [(rng.standard_normal(s) * 0.4).astype(np.float32) for s in shapes]
+
+
+def stack_run(student, reference, flags, memo, num_layers=2, T=6, with_weights=True):
+    """What the student's stack is and computes; cached per grading."""
+    key = ("stack", flags, num_layers, T, with_weights)
+    if key not in memo:
+        x = inputs(T)
+        kw = dict(units=U, num_layers=num_layers, return_sequences=flags[0], return_state=flags[1], x=x)
+        if with_weights:
+            kw["weights"] = stack_weights(reference, x)
+        memo[key] = student.probe("cells.stacked", "stacked_rnn", **kw)
+    return memo[key]
+
+
+def is_rnn(got):
+    classes = got.get("classes")
+    return isinstance(classes, list) and RNN_CLASS in classes
 
 
 def stack_error(got):
+    if not is_rnn(got):
+        checks.fail("stacked_rnn: should return a keras.layers.RNN.")
     if "error" in got:
-        hint = " (the layers share one cell object: make a new cell_class(units) per layer)" if got.get("distinct_cells", 0) < got.get("num_cells", 0) else ""
+        ids = got.get("cell_ids") or []
+        hint = " (the layers share one cell object: make a new cell_class(units) per layer)" if len(set(ids)) < len(ids) else ""
         checks.fail(f"stacked_rnn: running the stack failed{hint}: {got['error']}")
+
+
+def stack_matches(student, reference, flags, memo):
+    """Does the stack, given the same weights, compute what Keras's stack computes (for these flags)?"""
+    got = stack_run(student, reference, flags, memo)
+    if not is_rnn(got) or "error" in got:
+        return False
+    x = inputs(6)
+    want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x, weights=stack_weights(reference, x))
+    return all_agree(got.get("outputs"), want["outputs"])
+
+
+def require_stack_values(student, reference, memo, what):
+    if not stack_matches(student, reference, (True, True), memo):
+        checks.fail(f"stacked_rnn: {what} earn points only together with the stack's values, and with Keras's LSTMCell and the same weights its outputs differ from Keras's stack (see the last stacked_rnn test).")
+
+
+@pytest.mark.unit("stacked_rnn")
+@pytest.mark.points(4)
+def test_stacked_rnn_builds_distinct_cells(student, reference, memo):
+    """a keras.layers.RNN over num_layers new cells"""
+    got = stack_run(student, reference, (False, False), memo, num_layers=3, T=2, with_weights=False)
+    if not is_rnn(got):
+        checks.fail("stacked_rnn: should return a keras.layers.RNN.")
+    ids = got.get("cell_ids") or []
+    if len(ids) != 3:
+        checks.fail(f"stacked_rnn(..., num_layers=3) holds {len(ids)} cells; expected 3.")
+    if len(set(ids)) != 3:
+        checks.fail("stacked_rnn: the layers share one cell object; make a new cell_class(units) for each layer.")
+    stack_error(got)
+    require_stack_values(student, reference, memo, "the layers it is made of")
 
 
 @pytest.mark.unit("stacked_rnn")
 @pytest.mark.points(1)
 @pytest.mark.parametrize("flags", FLAGS, ids=flags_id)
-def test_stacked_rnn_flags(student, reference, flags):
+def test_stacked_rnn_flags(student, reference, flags, memo):
     """return_sequences and return_state reach the layer and shape its outputs"""
-    x = inputs(5)
-    got = student.probe("cells.stacked", "stacked_rnn", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x)
-    if not got["is_rnn"]:
-        checks.fail("stacked_rnn: should return a keras.layers.RNN.")
+    got = stack_run(student, reference, flags, memo)
     stack_error(got)
     if (got["return_sequences"], got["return_state"]) != flags:
         checks.fail(f"stacked_rnn: asked for {flags_id(flags)}, the layer has return_sequences={got['return_sequences']}, return_state={got['return_state']}.")
-    want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x)
+    x = inputs(6)
+    want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x, weights=stack_weights(reference, x))
     got_shapes = [tuple(np.shape(o)) for o in got["outputs"]]
     want_shapes = [tuple(np.shape(o)) for o in want["outputs"]]
     if got_shapes != want_shapes:
         checks.fail(f"stacked_rnn: output shapes {got_shapes}, expected {want_shapes}.")
+    if not all_agree(got["outputs"], want["outputs"]):
+        checks.fail(f"stacked_rnn: with {flags_id(flags)} the shapes are right but, with Keras's LSTMCell and the same weights, the values differ from Keras's stack; the flag points come with the values.")
 
 
 @pytest.mark.unit("stacked_rnn")
 @pytest.mark.points(8)
-def test_stacked_rnn_computes_the_stack(student, reference):
+def test_stacked_rnn_computes_the_stack(student, reference, memo):
     """with the same weights, the stack computes what Keras's stack computes"""
-    x = inputs(6)
-    shapes = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=True, return_state=True, x=x)["weight_shapes"]
-    rng = np.random.default_rng(4)
-    weights = [(rng.standard_normal(s) * 0.4).astype(np.float32) for s in shapes]
-    got = student.probe("cells.stacked", "stacked_rnn", units=U, num_layers=2, return_sequences=True, return_state=True, x=x, weights=weights)
-    want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=True, return_state=True, x=x, weights=weights)
-    if not got["is_rnn"]:
-        checks.fail("stacked_rnn: should return a keras.layers.RNN.")
+    got = stack_run(student, reference, (True, True), memo)
     stack_error(got)
-    if not all_agree(got["outputs"], want["outputs"]):
+    if not stack_matches(student, reference, (True, True), memo):
         checks.fail("stacked_rnn: with Keras's LSTMCell and the same weights, the outputs differ from keras.layers.RNN([LSTMCell(u), LSTMCell(u)]).")
-

@@ -1,13 +1,15 @@
-"""Child-side probes for 02_cells: run a cell inside keras.layers.RNN and take gradients.
+"""Child-side probes for 02_cells: run the student's cell inside keras.layers.RNN.
 
-`source="keras"` uses Keras's own cell (only ever asked of the reference child, so
-student code can't have patched it); `source="student"` uses the class of that name
-from the notebook. Everything returned is plain data: arrays, names, numbers.
+These run beside the student's code, so they only report what the student's objects
+are and compute: weight names, shapes and initial values, outputs and gradients for
+weights the suite chooses, what get_config's clone computes, the attributes of the
+layer stacked_rnn returns. Every verdict (is it the right layout, do the outputs equal
+Keras's, is it an RNN over distinct cells) is reached by the suite in the grader.
+Keras's own cells are run only in the reference child (rnnkit_grader.reference.cells).
+Everything returned is plain data: arrays, names, numbers.
 """
 
 import numpy as np
-
-KERAS_CELLS = {"RNNCell": "SimpleRNNCell", "GRUCell": "GRUCell", "LSTMCell": "LSTMCell"}
 
 
 def _keras():
@@ -16,9 +18,7 @@ def _keras():
     return keras
 
 
-def cell_class(namespace, cell, source):
-    if source == "keras":
-        return getattr(_keras().layers, KERAS_CELLS[cell])
+def _student_class(namespace, cell):
     if cell not in namespace:
         raise NameError(f"{cell} is not defined")
     return namespace[cell]
@@ -27,27 +27,6 @@ def cell_class(namespace, cell, source):
 def _projection(shape, index):
     """Fixed random weights that turn an output into a scalar loss, the same in every child."""
     return np.random.default_rng(1000 + index).standard_normal(shape).astype(np.float32)
-
-
-def build_layer(namespace, cell, units, input_dim, source="student", return_sequences=False, return_state=False, num_layers=1, cell_kwargs=None):
-    keras = _keras()
-    cls = cell_class(namespace, cell, source)
-    cells = [cls(units, **(cell_kwargs or {})) for _ in range(num_layers)]
-    layer = keras.layers.RNN(cells if num_layers > 1 else cells[0], return_sequences=return_sequences, return_state=return_state)
-    layer(np.zeros((1, 1, input_dim), dtype=np.float32))
-    return layer, cells
-
-
-def layout(namespace, cell, units, input_dim, source="student"):
-    """The cell's weights as created: [(name, shape)], and their initial values."""
-    layer, cells = build_layer(namespace, cell, units, input_dim, source)
-    weights = cells[0].weights
-    return {
-        "names": [str(w.name).split("/")[-1].split(":")[0] for w in weights],
-        "shapes": [list(w.shape) for w in weights],
-        "values": [np.asarray(w.numpy()) for w in weights],
-        "state_size": _plain(cells[0].state_size),
-    }
 
 
 def _plain(value):
@@ -59,15 +38,34 @@ def _plain(value):
         return str(value)
 
 
-def run(namespace, cell, units, x, weights, source="student", return_sequences=True, return_state=True, num_layers=1, grads=True, cell_kwargs=None):
-    """Outputs of keras.layers.RNN over the cell, and gradients of a fixed scalar loss.
+def _outputs(out):
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
 
-    Returns {"outputs": [arrays], "grads": [d loss/d x, then d loss/d each weight]}.
-    """
+
+def _build_layer(cls, units, input_dim, return_sequences=False, return_state=False, num_layers=1, cell_kwargs=None):
+    keras = _keras()
+    cells = [cls(units, **(cell_kwargs or {})) for _ in range(num_layers)]
+    layer = keras.layers.RNN(cells if num_layers > 1 else cells[0], return_sequences=return_sequences, return_state=return_state)
+    layer(np.zeros((1, 1, input_dim), dtype=np.float32))
+    return layer, cells
+
+
+def _layout(cls, units, input_dim):
+    _, cells = _build_layer(cls, units, input_dim)
+    weights = cells[0].weights
+    return {
+        "names": [str(w.name).split("/")[-1].split(":")[0] for w in weights],
+        "shapes": [list(w.shape) for w in weights],
+        "values": [np.asarray(w.numpy()) for w in weights],
+        "state_size": _plain(cells[0].state_size),
+    }
+
+
+def _run(cls, units, x, weights, return_sequences=True, return_state=True, num_layers=1, grads=True, cell_kwargs=None):
     import tensorflow as tf
 
     x = np.asarray(x, dtype=np.float32)
-    layer, _ = build_layer(namespace, cell, units, x.shape[-1], source, return_sequences, return_state, num_layers, cell_kwargs)
+    layer, _ = _build_layer(cls, units, x.shape[-1], return_sequences, return_state, num_layers, cell_kwargs)
     layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -82,50 +80,58 @@ def run(namespace, cell, units, x, weights, source="student", return_sequences=T
     return result
 
 
+def layout(namespace, cell, units, input_dim):
+    """The student's cell's weights as created: names, shapes, initial values, and its state_size."""
+    return _layout(_student_class(namespace, cell), units, input_dim)
+
+
+def run(namespace, cell, units, x, weights, return_sequences=True, return_state=True, num_layers=1, grads=True):
+    """Outputs of keras.layers.RNN over the student's cell with the given weights, and the
+    gradients of a fixed scalar function of the outputs: [d/d x, then d/d each weight]."""
+    return _run(_student_class(namespace, cell), units, x, weights, return_sequences, return_state, num_layers, grads)
+
+
 def config_roundtrip(namespace, cell, units, x, weights):
     """Outputs of the cell and of type(cell).from_config(cell.get_config()) with the same weights."""
     first = run(namespace, cell, units, x, weights, grads=False)
     keras = _keras()
-    cls = cell_class(namespace, cell, "student")
-    original = cls(units, name="probe_cell")
-    config = original.get_config()
-    clone = type(original).from_config(config)
+    original = _student_class(namespace, cell)(units, name="probe_cell")
+    clone = type(original).from_config(original.get_config())
     layer = keras.layers.RNN(clone, return_sequences=True, return_state=True)
     x = np.asarray(x, dtype=np.float32)
     layer(x[:, :1])
     layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
-    out = layer(x)
     return {
         "outputs": first["outputs"],
-        "clone_outputs": [np.asarray(o) for o in out],
+        "clone_outputs": _outputs(layer(x)),
         "clone_units": _plain(getattr(clone, "units", None)),
         "clone_name": str(clone.name),
     }
 
 
 def kwargs_passed(namespace, cell, units):
-    """Does the cell hand name and dtype on to Layer (and still work in float64)?"""
+    """The cell made with name= and dtype="float64", run in float64: its name and its weights' dtype."""
     keras = _keras()
-    made = cell_class(namespace, cell, "student")(units, name="named_cell", dtype="float64")
+    made = _student_class(namespace, cell)(units, name="named_cell", dtype="float64")
     layer = keras.layers.RNN(made, dtype="float64")
     layer(np.zeros((1, 2, 3), dtype=np.float64))
     return {"name": str(made.name), "dtype": str(made.weights[0].dtype) if made.weights else "no weights"}
 
 
 def stacked(namespace, units, num_layers, return_sequences, return_state, x, weights=None):
-    """What the student's stacked_rnn builds (over Keras's LSTMCell), and what it computes."""
+    """What the student's stacked_rnn(keras.layers.LSTMCell, ...) returns, and what it computes:
+    the class names of the layer and its cell, the ids of the cells it holds, its flags,
+    and its outputs (with the given weights)."""
     keras = _keras()
     layer = namespace["stacked_rnn"](keras.layers.LSTMCell, units, num_layers, return_sequences=return_sequences, return_state=return_state)
-    info = {"is_rnn": isinstance(layer, keras.layers.RNN)}
+    info = {"classes": [f"{c.__module__}.{c.__qualname__}" for c in type(layer).__mro__]}
     cells = getattr(layer, "cell", None)
     inner = getattr(cells, "cells", None)
     cell_list = list(inner) if inner is not None else ([cells] if cells is not None else [])
-    info["num_cells"] = len(cell_list)
-    info["distinct_cells"] = len({id(c) for c in cell_list})
-    info["return_sequences"] = bool(getattr(layer, "return_sequences", None))
-    info["return_state"] = bool(getattr(layer, "return_state", None))
-    if not info["is_rnn"]:
-        return info
+    info["cell_ids"] = [id(c) for c in cell_list]
+    for flag in ("return_sequences", "return_state"):
+        value = getattr(layer, flag, None)
+        info[flag] = value if isinstance(value, bool) else repr(value)[:80]
     try:  # what the layer is made of is worth reporting even when running it fails
         x = np.asarray(x, dtype=np.float32)
         layer(x[:, :1])
@@ -135,18 +141,6 @@ def stacked(namespace, units, num_layers, return_sequences, return_state, x, wei
     except Exception as exc:
         info["error"] = f"{type(exc).__name__}: {exc}"[:600]
         return info
-    info["outputs"] = [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+    info["outputs"] = _outputs(out)
     info["weight_shapes"] = [list(w.shape) for w in layer.weights]
     return info
-
-
-def keras_stacked(namespace, units, num_layers, return_sequences, return_state, x, weights=None):
-    """The same stack built from Keras's own pieces (asked of the reference child)."""
-    keras = _keras()
-    layer = keras.layers.RNN([keras.layers.LSTMCell(units) for _ in range(num_layers)], return_sequences=return_sequences, return_state=return_state)
-    x = np.asarray(x, dtype=np.float32)
-    layer(x[:, :1])
-    if weights is not None:
-        layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
-    out = layer(x)
-    return {"outputs": [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])], "weight_shapes": [list(w.shape) for w in layer.weights]}
