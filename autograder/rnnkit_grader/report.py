@@ -10,16 +10,17 @@ import json
 from collections import OrderedDict
 
 from rnnkit_grader import isolation
+from rnnkit_grader.clip import OUTPUT_CHARS, clip, clip_list
 from rnnkit_grader.runner import write_atomic
 
 
 def _summary(result):
     if result.problems and not result.tests:
-        return "Not graded: " + " ".join(result.problems)
+        return "Not graded: " + " ".join(clip_list(result.problems))
     failed = sum(1 for t in result.tests if t.status != "passed")
     line = f"{result.assignment}: {result.score:g} / {result.max_score:g} points; {len(result.tests) - failed} of {len(result.tests)} checks passed."
     if result.problems:
-        line += "\n" + "\n".join(f"Note: {p}" for p in result.problems)
+        line += "\n" + "\n".join(f"Note: {p}" for p in clip_list(result.problems))
     return line
 
 
@@ -37,7 +38,7 @@ def results_json(result):
                 "score": t.score,
                 "max_score": t.max_score,
                 "status": t.status,
-                "output": t.output,
+                "output": clip(t.output, OUTPUT_CHARS),
                 "visibility": "visible",
             }
             for t in result.tests
@@ -45,7 +46,7 @@ def results_json(result):
         "extra_data": {
             "assignment": result.assignment,
             "notebook": result.path,
-            "problems": result.problems,
+            "problems": clip_list(result.problems),
             "child_startup_seconds": None if result.startup_seconds is None else round(result.startup_seconds, 3),
             "child_restarts": result.restarts,
             "child_peak_rss_mib": result.peak_rss_mib,
@@ -78,11 +79,11 @@ def feedback_html(result):
         )
     failures = [
         f'<div class="failure"><h3>{esc(t.name)} <span class="pts">0 / {t.max_score:g}</span></h3>'
-        f"<pre>{esc(t.output)}</pre></div>"
+        f"<pre>{esc(clip(t.output, OUTPUT_CHARS))}</pre></div>"
         for t in result.tests
         if t.status != "passed"
     ]
-    problems = "".join(f"<li>{esc(p)}</li>" for p in result.problems)
+    problems = "".join(f"<li>{esc(p)}</li>" for p in clip_list(result.problems))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Feedback: {esc(str(result.assignment))}</title>
@@ -118,7 +119,7 @@ def table(result, width=100):
         if t.status != "passed":
             for out in t.output.splitlines()[:4]:
                 lines.append(f"               {out}"[:width])
-    for p in result.problems:
+    for p in clip_list(result.problems):
         lines.append(f"  NOTE  {p}"[:width * 3])
     lines.append(f"  TOTAL {result.score:g} / {result.max_score:g}   ({result.seconds:.1f} s)")
     return "\n".join(lines)

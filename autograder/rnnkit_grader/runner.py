@@ -22,6 +22,7 @@ import pytest
 
 from rnnkit_child import codec
 from rnnkit_grader import assignments, notebook
+from rnnkit_grader.clip import MESSAGE_CHARS, OUTPUT_CHARS, clip
 from rnnkit_grader.sandbox import SandboxError, StudentError, SubmissionProcess, UnitMissing
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -102,13 +103,15 @@ class Student:
 
     def _missing(self, unit):
         error = self.process.cell_errors.get(unit)
-        if error:
-            return f"{unit} is not defined: running its cell failed with {error['type']}: {error['message']}\n{error['traceback']}"
+        if isinstance(error, dict):  # the child's own words: each part capped
+            kind, message, trace = (clip(error.get(k, ""), clip_limit) for k, clip_limit in (("type", 200), ("message", MESSAGE_CHARS), ("traceback", MESSAGE_CHARS)))
+            return f"{unit} is not defined: running its cell failed with {kind}: {message}\n{trace}"
         return f"{unit} is not defined after running its cell; is the function's name spelt '{unit}'?"
 
     @staticmethod
     def explain_error(unit, info):
-        kind, message = info.get("type"), info.get("message", "")
+        info = info if isinstance(info, dict) else {"type": "Error", "message": info}
+        kind, message = clip(info.get("type"), 200), clip(info.get("message", ""), MESSAGE_CHARS)
         if kind == "NotImplementedError":
             return f"{unit} is not implemented yet (it raises NotImplementedError)."
         if kind == "UnitMissing":
@@ -119,7 +122,7 @@ class Student:
             return f"{unit} ran out of memory (MemoryError): it allocated more than the grader allows."
         text = f"{unit} raised {kind}: {message}"
         if info.get("traceback"):
-            text += f"\n{info['traceback']}"
+            text += f"\n{clip(info['traceback'], MESSAGE_CHARS)}"
         return text
 
 
@@ -312,7 +315,7 @@ class GradingPlugin:
                 output = f"grader error (not your fault; tell the course staff): {exc}"
             else:
                 output = f"grader error while checking: {type(exc).__name__}: {exc}"
-        self.results.append(TestResult(name, unit, score, max_score, status, output, report.duration))
+        self.results.append(TestResult(name, unit, score, max_score, status, clip(output, OUTPUT_CHARS), report.duration))
 
 
 def start_together(process, reference):
@@ -361,16 +364,23 @@ def run_suite(assignment, plugin, *options):
     return exit_code, sink.getvalue()
 
 
-def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None, hide=()):
-    """Grade the notebook at `path`; never raises for anything the submission does."""
+def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, limits=None, hide=(), root=None):
+    """Grade the notebook at `path`; never raises for anything the submission does.
+
+    The file is read once, by notebook.read_submission: a symlink, or a file whose real
+    path is outside `root` (the submission folder; default the file's folder), is refused
+    and scores 0 with a message. Parsing is bounded (notebook.parse_notebook).
+    """
     t0 = time.monotonic()
     path = Path(path)
     problems = []
+    nb_data, problem = None, None
+    try:
+        nb_data = notebook.parse_notebook(notebook.read_submission(path, root))
+    except ValueError as exc:
+        problem = str(exc)
     if assignment_id is None:
-        with contextlib.suppress(ValueError):
-            assignment_id = notebook.assignment_of(notebook.read_notebook(path), path)
-        if assignment_id is None:
-            assignment_id = notebook.assignment_of({}, path)
+        assignment_id = notebook.assignment_of(nb_data if nb_data is not None else {}, path)
     if assignment_id not in assignments.ASSIGNMENT_IDS or not assignments.get(assignment_id).available:
         message = (
             f"could not tell which assignment this notebook is for (found {assignment_id!r}); "
@@ -380,7 +390,8 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
     assignment = assignments.get(assignment_id)
 
     setup, units = notebook.reference_layout(assignment.solution)
-    nb = notebook.load_submission(path, units, setup)
+    nb = notebook.load_submission(path, units, setup, nb=nb_data, problem=problem)
+    del nb_data
     problems.extend(nb.problems)
     process = None if nb.problems else SubmissionProcess(notebook.execution_cells(nb), limits or assignment.limits, hide=hidden_paths(path, hide))
     student = Student(nb, process)
@@ -400,8 +411,8 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
             reference.close()
     if process is not None:
         for cell, error in process.cell_errors.items():
-            if cell not in units:
-                problems.append(f"{cell} raised {error['type']} when run: {error['message']}")
+            if cell not in units and isinstance(error, dict):
+                problems.append(f"{clip(cell, 200)} raised {clip(error.get('type'), 200)} when run: {clip(error.get('message'), MESSAGE_CHARS)}")
     return GradeResult(
         str(path),
         assignment_id,
