@@ -46,5 +46,5 @@ def test_reference_clears_the_full_floor(suite, reference):
 
 def test_expected_parameter_counts_are_keras_own(suite, reference):
     for (kind, layers), count in suite.EXPECTED_PARAMS.items():
-        info = reference.probe("mnist.model_info", kind=kind, units=100, num_layers=layers, source="keras")
+        info = reference.probe("mnist.kit_info", kind=kind, units=100, num_layers=layers)
         assert info["params"] == count, f"{kind} x{layers}: Keras builds {info['params']} parameters, the suite expects {count}"

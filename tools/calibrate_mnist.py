@@ -34,17 +34,18 @@ def load_suite():
 
 
 def run(reference, suite, variant, seeds, activation=None):
-    """[(seed, accuracy, seconds)] for the reference's training runs."""
+    """[(seed, accuracy, seconds)] for the reference's training runs, measured as the suite measures a student's:
+    the kit model enters the child as config + weights, the trained weights come back, the reference child's
+    logits on the test digits are compared with the labels here."""
     results = []
-    kwargs = {"kind": "rnn", "units": suite.RUN["units"], "activation": activation or suite.RUN["activation"], "seed": suite.RUN["weight_seed"]}
-    weights = reference.probe("mnist.initial_weights", **kwargs)
+    config, weights = suite.run_model(reference, activation)
     for seed in seeds:
-        args = suite.run_kwargs(variant, seed)
-        if activation:
-            args["activation"] = activation
         t0 = time.perf_counter()
-        got = reference.probe("mnist.training_run", weights=weights, **args)
-        results.append((seed, suite.accuracy(got["logits"], variant), got["seconds"], time.perf_counter() - t0))
+        got = reference.probe("mnist.training_run", config=config, weights=weights, **suite.run_kwargs(variant, seed))
+        if "unit_error" in got:
+            raise SystemExit(f"the reference's training run failed: {got['unit_error']}")
+        acc = suite.measured_accuracy(reference, config, got["weights"], variant)
+        results.append((seed, acc, got["seconds"], time.perf_counter() - t0))
     return results
 
 

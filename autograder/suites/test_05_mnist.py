@@ -4,19 +4,26 @@
 
 | unit | points | what |
 |---|---|---|
-| to_sequences | 12 | shape and dtype for (N, 28, 28) and (N, 784) uint8 input; pixels divided by 255, rows as steps |
-| build_mnist_rnn | 20 | parameter counts for rnn/gru/lstm x 1/2 layers; logits of the last step with given weights; activation; ValueError |
+| to_sequences | 12 | the rows of the images as float32 (N, 28, 28) for (N, 28, 28) and (N, 784) uint8 input; pixels divided by 255 |
+| build_mnist_rnn | 20 | the contract's weights and parameter counts for rnn/gru/lstm x 1/2 layers, each with its logits; logits of the last step; activation; ValueError (with a working model) |
 | make_dataset | 16 | in order without shuffle (partial last batch kept); every example once per epoch; labels with their images; reshuffled each epoch; seeded |
-| train_epoch | 22 | one epoch from given weights over an unshuffled pipeline: the same weights and the same mean loss as the reference |
-| evaluate | 8 | accuracy against known predictions, with and without a partial last batch |
+| train_epoch | 22 | two epochs from given weights over an unshuffled pipeline: the reference's weights and the reference's mean loss, each epoch |
+| evaluate | 8 | accuracy against known predictions, two cases with different accuracies per check, with and without a partial last batch |
 | make_dataset + train_epoch | 22 | a budgeted training run (mean of two seeds) reaches the reference's accuracy (the lowest of three seeds) minus 2 points (12) and a calibrated absolute floor (10) |
 
-Models for the train_epoch, evaluate and training-run tests are built by the kit from
-Keras's own layers with weights from fixed seeds, so each of those tests depends on
-the unit it grades (the training run on make_dataset and train_epoch together). The
-accuracy of the training run is computed here from the logits the probe returns, never
-by the student's evaluate. When something is wrong, the suite replays known slips with
-the kit's own code in the reference child and names the one that explains the result.
+Nothing that decides a grade is computed beside the student's code. The student's
+child runs `rnnkit_child.probes.mnist`, which returns the units' raw outputs only
+(returned values, yielded batches, trained weights, logits of the student's model);
+every figure is computed here. The contract's model, the kit's training loop and the
+logits of trained weights on the test images come from the reference child
+(`rnnkit_grader.reference.mnist`, never importable by the student). The model trained
+in the train_epoch, evaluate and training-run tests is the kit's: it enters the
+student's child as Keras config JSON plus weights, so each of those tests depends on
+the unit it grades. The training run sends the student's child training data only; its
+accuracy is measured from the trained weights, in the reference child and here. When
+something is wrong, the suite replays known slips with the kit's own code in the
+reference child and names the one that explains the result; feedback never prints an
+expected value that could be typed in.
 """
 
 import functools
@@ -97,9 +104,9 @@ def scaled(images):
     return images.reshape(len(images), 28, 28).astype(np.float32) / np.float32(255.0)
 
 
-def random_weights(reference, seed, scale=0.3, **model):
-    """Random weights with the shapes of the kit model (rnn kind)."""
-    info = reference.probe("mnist.model_info", kind="rnn", source="keras", **model)
+def random_weights(reference, seed, scale=0.3, kind="rnn", **model):
+    """Random weights with the shapes of the contract's model."""
+    info = reference.probe("mnist.kit_info", kind=kind, **model)
     rng = np.random.default_rng(seed)
     return [(rng.standard_normal(shape) * scale).astype(np.float32) for shape in info["weight_shapes"]]
 
@@ -126,8 +133,8 @@ def images_for(layout):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_to_sequences_shape_and_dtype(student, layout):
-    """returns float32 sequences of shape (N, 28, 28)"""
-    _, given = images_for(layout)
+    """returns float32 (N, 28, 28) whose x[:, t] holds row t of each image (in any brightness scale)"""
+    images, given = images_for(layout)
     got = checks.array(student.call("to_sequences", given), "to_sequences", f"the result for uint8 input of shape {layout}")
     want = (N_IMAGES, 28, 28)
     if got.shape != want:
@@ -141,6 +148,18 @@ def test_to_sequences_shape_and_dtype(student, layout):
         checks.fail(
             f"to_sequences: the result has dtype {got.dtype}; the contract says float32 "
             "(uint8 / 255 in NumPy gives float64: cast with .astype(np.float32))."
+        )
+    # The shape counts only with the content: each value is a + b * its own pixel (b > 0), rows in
+    # order. Zeros, or any constant, of the right shape are not the images.
+    pixels = images.astype(np.float64).ravel()
+    values = got.astype(np.float64).ravel()
+    slope, offset = np.polyfit(pixels, values, 1)
+    fitted = offset + slope * pixels
+    if not (slope > 0 and np.allclose(values, fitted, rtol=1e-5, atol=1e-6 * max(1.0, abs(slope) * 255))):
+        checks.fail(
+            "to_sequences: the result has the right shape and dtype, but its values are not the images' pixels "
+            "(x[:, t, j] should be pixel j of row t of each image, divided by 255): reshape the images row by row "
+            "(no transposing) and scale them."
         )
 
 
@@ -184,42 +203,73 @@ def test_to_sequences_scaled_rows(student, layout):
 
 def model_info(student, **kwargs):
     info = student.probe("mnist.model_info", "build_mnist_rnn", **kwargs)
-    if not info.get("is_model"):
-        checks.fail(f"build_mnist_rnn should return a keras.Model, but it returned a {info.get('type')}.")
+    if not isinstance(info, dict) or not info.get("is_model"):
+        checks.fail(f"build_mnist_rnn should return a keras.Model, but it returned a {info.get('type') if isinstance(info, dict) else 'something else'}.")
+    shapes = info.get("weight_shapes")
+    if not isinstance(shapes, list) or not all(isinstance(s, list) and all(isinstance(d, int) and d >= 0 for d in s) for s in shapes):
+        checks.fail("build_mnist_rnn: the model's weight shapes could not be read.")
     return info
+
+
+def param_count(shapes):
+    return int(sum(int(np.prod(s, dtype=np.int64)) for s in shapes))
+
+
+def logits_problem(student, reference, kind, num_layers, units, activation=None, seed=0, n=4):
+    """None when the student's model gives the contract's logits with the same random weights; else what differs."""
+    what = f"build_mnist_rnn(kind={kind!r}, units={units}, num_layers={num_layers}{'' if activation is None else f', activation={activation!r}'})"
+    got_info = model_info(student, kind=kind, units=units, num_layers=num_layers, activation=activation)
+    want_info = reference.probe("mnist.kit_info", kind=kind, units=units, num_layers=num_layers)
+    if got_info["weight_shapes"] != want_info["weight_shapes"]:
+        return (f"{what}: the weights have shapes {got_info['weight_shapes']}, expected {want_info['weight_shapes']} "
+                "(recurrent layers, then Dense(10)).")
+    weights = random_weights(reference, seed, scale=min(0.3, 1.0 / np.sqrt(units)), kind=kind, units=units, num_layers=num_layers)
+    x = np.random.default_rng(seed + 1).random((n, 28, 28)).astype(np.float32)
+    got = student.probe("mnist.model_outputs", "build_mnist_rnn", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=activation)
+    want = reference.probe("mnist.kit_outputs", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=activation or "relu")
+    got = checks.array(got, "build_mnist_rnn", "the model's output")
+    if got.shape != want.shape:
+        hint = " The last recurrent layer returns every step: only the last step feeds Dense(10) (return_sequences=False on the last layer)." if got.ndim == 3 else ""
+        return f"{what}: the model maps ({n}, 28, 28) to shape {got.shape}, expected {want.shape}.{hint}"
+    if np.allclose(got, want, rtol=1e-4, atol=1e-5):
+        return None
+    if np.allclose(got, softmax(want), rtol=1e-4, atol=1e-5):
+        return f"{what}: the model outputs softmax probabilities; it must return logits: Dense(10) with no activation (the loss applies the softmax)."
+    if kind == "rnn":
+        other = "tanh" if (activation or "relu") == "relu" else "relu"
+        alt = reference.probe("mnist.kit_outputs", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=other)
+        if np.allclose(got, alt, rtol=1e-4, atol=1e-5):
+            if other == "tanh":
+                return f"{what}: the SimpleRNN layers use tanh; the default activation is 'relu': pass activation to keras.layers.SimpleRNN."
+            return f"{what} still computes ReLU: pass the activation argument to keras.layers.SimpleRNN instead of a fixed 'relu'."
+    detail = " Every layer but the last needs return_sequences=True, the last one False." if num_layers > 1 else ""
+    return f"{what}: with the same weights the logits differ from keras.layers.{KERAS_NAMES[kind]} -> Dense(10) (largest difference {np.max(np.abs(got - want)):.3g}).{detail}"
 
 
 @pytest.mark.unit("build_mnist_rnn")
 @pytest.mark.points(2)
 @pytest.mark.parametrize("kind,num_layers", list(EXPECTED_PARAMS), ids=[f"{k}-{n}layer" for k, n in EXPECTED_PARAMS])
-def test_build_parameter_counts(student, kind, num_layers):
-    """parameter count of num_layers recurrent layers of 100 units plus Dense(10)"""
+def test_build_parameter_counts(student, reference, kind, num_layers):
+    """num_layers recurrent layers of 100 units plus Dense(10): the contract's parameter count, weights and logits"""
     want = EXPECTED_PARAMS[(kind, num_layers)]  # Keras's own layers give these (tests/test_mnist_floor.py)
     got = model_info(student, kind=kind, units=100, num_layers=num_layers)
-    if got["params"] == want:
-        return
-    where = f"build_mnist_rnn(kind={kind!r}, num_layers={num_layers}) has {got['params']:,} parameters; expected {want:,}"
-    layers = got.get("recurrent", [])
-    if len(layers) != num_layers:
-        checks.fail(f"{where}. It holds {len(layers)} recurrent layer(s) {layers}; num_layers={num_layers} asks for {num_layers}, stacked.")
-    if any(name != KERAS_NAMES[kind] for name in layers):
-        checks.fail(f"{where}. Its recurrent layers are {layers}; kind={kind!r} means keras.layers.{KERAS_NAMES[kind]}.")
-    if kind == "gru" and got["params"] == want - 300 * num_layers:
-        checks.fail(f"{where}. The GRU has one bias row: keep Keras's default reset_after=True (two bias rows, 3*u more biases).")
-    if got["params"] == want - 1010:
-        checks.fail(f"{where}: the Dense(10) output layer is missing.")
-    checks.fail(f"{where} ({FORMULAS[kind]}, plus 100*10 + 10 for Dense(10)). Check units=100 reaches every layer.")
-
-
-def check_shapes(student, reference, kind, num_layers, units, activation=None):
-    got = model_info(student, kind=kind, units=units, num_layers=num_layers, activation=activation)
-    want = reference.probe("mnist.model_info", kind=kind, units=units, num_layers=num_layers, source="keras")
-    if got["weight_shapes"] != want["weight_shapes"]:
-        checks.fail(
-            f"build_mnist_rnn(kind={kind!r}, units={units}, num_layers={num_layers}): the weights have shapes "
-            f"{got['weight_shapes']}, expected {want['weight_shapes']} (recurrent layers, then Dense(10))."
-        )
-    return got
+    params = param_count(got["weight_shapes"])  # counted here, from the shapes of the weights it holds
+    if params != want:
+        where = f"build_mnist_rnn(kind={kind!r}, num_layers={num_layers}) has {params:,} parameters; expected {want:,}"
+        layers = got.get("recurrent") if isinstance(got.get("recurrent"), list) else []
+        if len(layers) != num_layers:
+            checks.fail(f"{where}. It holds {len(layers)} recurrent layer(s) {layers}; num_layers={num_layers} asks for {num_layers}, stacked.")
+        if any(name != KERAS_NAMES[kind] for name in layers):
+            checks.fail(f"{where}. Its recurrent layers are {layers}; kind={kind!r} means keras.layers.{KERAS_NAMES[kind]}.")
+        if kind == "gru" and params == want - 300 * num_layers:
+            checks.fail(f"{where}. The GRU has one bias row: keep Keras's default reset_after=True (two bias rows, 3*u more biases).")
+        if params == want - 1010:
+            checks.fail(f"{where}: the Dense(10) output layer is missing.")
+        checks.fail(f"{where} ({FORMULAS[kind]}, plus 100*10 + 10 for Dense(10)). Check units=100 reaches every layer.")
+    # The count is earned with the model it counts: the same weights must give the contract's logits.
+    problem = logits_problem(student, reference, kind, num_layers, units=100, seed=60 + 2 * num_layers + list(KERAS_NAMES).index(kind), n=2)
+    if problem:
+        checks.fail(f"The parameter count is right, but the model is not the contract's. {problem}")
 
 
 @pytest.mark.unit("build_mnist_rnn")
@@ -227,55 +277,33 @@ def check_shapes(student, reference, kind, num_layers, units, activation=None):
 @pytest.mark.parametrize("num_layers", [1, 2], ids=["1layer", "2layers"])
 def test_build_returns_logits_of_the_last_step(student, reference, num_layers):
     """with the same weights, the same logits (batch, 10) as the contract's model"""
-    units = 8
-    info = check_shapes(student, reference, "rnn", num_layers, units)
-    weights = random_weights(reference, 20 + num_layers, units=units, num_layers=num_layers)
-    x = np.random.default_rng(3).random((4, 28, 28)).astype(np.float32)
-    got = student.probe("mnist.model_outputs", "build_mnist_rnn", kind="rnn", units=units, num_layers=num_layers, weights=weights, x=x)
-    want = reference.probe("mnist.model_outputs", kind="rnn", units=units, num_layers=num_layers, weights=weights, x=x, source="keras")
-    got = checks.array(got, "build_mnist_rnn", "the model's output")
-    if got.shape != want.shape:
-        hint = " The last recurrent layer returns every step: only the last step feeds Dense(10) (return_sequences=False on the last layer)." if got.ndim == 3 else ""
-        checks.fail(f"build_mnist_rnn: the model maps (4, 28, 28) to shape {got.shape}, expected {want.shape}.{hint}")
-    if np.allclose(got, want, rtol=1e-4, atol=1e-5):
-        return
-    if np.allclose(got, softmax(want), rtol=1e-4, atol=1e-5):
-        checks.fail("build_mnist_rnn: the model outputs softmax probabilities; it must return logits: Dense(10) with no activation (the loss applies the softmax).")
-    tanh = reference.probe("mnist.model_outputs", kind="rnn", units=units, num_layers=num_layers, weights=weights, x=x, activation="tanh", source="keras")
-    if np.allclose(got, tanh, rtol=1e-4, atol=1e-5):
-        checks.fail("build_mnist_rnn: the SimpleRNN layers use tanh; the default activation is 'relu': pass activation to keras.layers.SimpleRNN.")
-    detail = " Every layer but the last needs return_sequences=True, the last one False." if num_layers > 1 else ""
-    checks.fail(f"build_mnist_rnn: with the same weights the logits differ from SimpleRNN -> Dense(10) (largest difference {np.max(np.abs(got - want)):.3g}).{detail}")
+    problem = logits_problem(student, reference, "rnn", num_layers, units=8, seed=20 + num_layers)
+    if problem:
+        checks.fail(problem)
 
 
 @pytest.mark.unit("build_mnist_rnn")
 @pytest.mark.points(2)
 def test_build_passes_activation(student, reference):
     """activation reaches the SimpleRNN layers"""
-    units = 8
-    check_shapes(student, reference, "rnn", 1, units, activation="tanh")
-    weights = random_weights(reference, 31, units=units, num_layers=1)
-    x = np.random.default_rng(4).random((4, 28, 28)).astype(np.float32)
-    got = student.probe("mnist.model_outputs", "build_mnist_rnn", kind="rnn", units=units, num_layers=1, weights=weights, x=x, activation="tanh")
-    want = reference.probe("mnist.model_outputs", kind="rnn", units=units, num_layers=1, weights=weights, x=x, activation="tanh", source="keras")
-    got = checks.array(got, "build_mnist_rnn", "the model's output")
-    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
-        relu = reference.probe("mnist.model_outputs", kind="rnn", units=units, num_layers=1, weights=weights, x=x, activation="relu", source="keras")
-        if got.shape == relu.shape and np.allclose(got, relu, rtol=1e-4, atol=1e-5):
-            checks.fail("build_mnist_rnn(activation='tanh') still computes ReLU: pass the activation argument to keras.layers.SimpleRNN instead of a fixed 'relu'.")
-        checks.fail("build_mnist_rnn(activation='tanh'): with the same weights the logits differ from SimpleRNN(activation='tanh') -> Dense(10).")
+    problem = logits_problem(student, reference, "rnn", 1, units=8, activation="tanh", seed=31)
+    if problem:
+        checks.fail(problem)
 
 
 @pytest.mark.unit("build_mnist_rnn")
 @pytest.mark.points(2)
-def test_build_rejects_unknown_kind(student):
-    """ValueError naming kind for a kind other than rnn, gru, lstm"""
+def test_build_rejects_unknown_kind(student, reference):
+    """ValueError naming kind for a kind other than rnn, gru, lstm (counted with a working model for a valid kind)"""
+    problem = logits_problem(student, reference, "rnn", 1, units=8, seed=22)
+    if problem:
+        checks.fail(f"The ValueError check counts only once build_mnist_rnn builds the contract's model for a valid kind. {problem}")
     outcome = student.outcome("build_mnist_rnn", kind="transformer")
     if outcome.raised is None:
         checks.fail("build_mnist_rnn(kind='transformer') returned a model; it should raise a ValueError naming `kind`.")
     if outcome.raised != "ValueError":
         checks.fail(f"build_mnist_rnn(kind='transformer') raised {outcome.raised}; the contract says ValueError (naming `kind`).")
-    if "kind" not in outcome.error.get("message", ""):
+    if "kind" not in str(outcome.error.get("message", "")):
         checks.fail(f"build_mnist_rnn(kind='transformer') raised ValueError({outcome.error.get('message')!r}); the message should name the argument `kind`.")
 
 
@@ -297,11 +325,50 @@ def label_of(ids):
 
 
 def epochs_of(student, shuffle, seed=0, epochs=1, calls=1):
+    """make_dataset's epochs, as the batches it yielded, read here: [[epoch, ...] per call]."""
     x, y = id_data()
     got = student.probe("mnist.dataset_epochs", "make_dataset", x=x, y=y, batch_size=BATCH, shuffle=shuffle, seed=seed, epochs=epochs, calls=calls)
-    if not got.get("is_dataset"):
-        checks.fail(f"make_dataset should return a tf.data.Dataset, but it returned a {got.get('type')}.")
-    return got["calls"]
+    if not isinstance(got, dict) or not got.get("is_dataset"):
+        checks.fail(f"make_dataset should return a tf.data.Dataset, but it returned a {got.get('type') if isinstance(got, dict) else 'something else'}.")
+    runs = got.get("calls")
+    if not isinstance(runs, list) or len(runs) != calls or any(not isinstance(r, list) or len(r) != epochs for r in runs):
+        checks.fail("make_dataset: its epochs could not be read back.")
+    return [[read_epoch(raw, x) for raw in run] for run in runs]
+
+
+def read_epoch(raw, x):
+    """{"sizes", "ids", "labels", "exact"} of one epoch from the raw batches: which example each
+    yielded image is (-1 for an image that is none of x), the labels yielded with them, and
+    whether every image came back unchanged."""
+    if not isinstance(raw, dict):
+        checks.fail("make_dataset: an epoch could not be read back.")
+    if raw.get("structure"):
+        checks.fail(f"make_dataset: the dataset yields {raw['structure']} elements; each element should be an (x_batch, y_batch) pair.")
+    xs, ys = raw.get("x"), raw.get("y")
+    if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+        checks.fail("make_dataset: an epoch could not be read back.")
+    if raw.get("truncated"):
+        checks.fail(f"make_dataset: one pass over the dataset yields more than {len(xs)} batches for {N_DATA} examples: does it repeat forever (.repeat())?")
+    sizes, ids, labels, exact = [], [], [], True
+    flat = x.reshape(len(x), -1)
+    for xb, yb in zip(xs, ys):
+        xb = checks.array(xb, "make_dataset", "a batch of images", finite=False)
+        yb = checks.array(yb, "make_dataset", "a batch of labels", finite=False)
+        if xb.ndim == 0 or xb.size != len(xb) * flat.shape[1]:
+            checks.fail(f"make_dataset: a batch of images has shape {xb.shape}; batches of (N, 28, 28) images should come back as (batch, 28, 28).")
+        xb = xb.reshape(len(xb), -1).astype(np.float64)
+        idx = np.rint(np.nan_to_num(xb[:, 0], nan=-1.0, posinf=-1.0, neginf=-1.0)).astype(np.int64)
+        known = (idx >= 0) & (idx < len(x))
+        exact = exact and bool(np.all(known)) and bool(np.array_equal(xb, flat[np.clip(idx, 0, len(x) - 1)]))
+        sizes.append(int(len(xb)))
+        ids.append(np.where(known, idx, -1))
+        labels.append(yb.reshape(-1).astype(np.int64) if yb.dtype.kind in "iub" or np.all(np.isfinite(yb)) else np.full(yb.size, -1))
+    return {
+        "sizes": sizes,
+        "ids": np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
+        "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64),
+        "exact": exact,
+    }
 
 
 def check_epoch(epoch, what):
@@ -329,16 +396,22 @@ def test_make_dataset_in_order_without_shuffle(student):
             checks.fail("make_dataset(shuffle=False): the labels do not match their images.")
 
 
+def whole_epoch(epoch, what, k=0):
+    """An epoch of every example once, unchanged, in the right batches: what the order, label and
+    seed checks need before they count (a dataset of anything else has no order to judge)."""
+    check_epoch(epoch, what)
+    ids = epoch["ids"]
+    if sorted(ids.tolist()) != list(range(N_DATA)):
+        missing = sorted(set(range(N_DATA)) - set(ids.tolist()))
+        checks.fail(f"make_dataset({what}): epoch {k + 1} misses examples {missing[:8]} and repeats others: shuffle the whole data set (a buffer as large as the data), then batch.")
+
+
 @pytest.mark.unit("make_dataset")
 @pytest.mark.points(3)
 def test_make_dataset_epoch_holds_every_example_once(student):
     """shuffle=True: every epoch holds each example exactly once, in batches of batch_size"""
     for k, epoch in enumerate(epochs_of(student, shuffle=True, epochs=3)[0]):
-        check_epoch(epoch, "shuffle=True")
-        ids = epoch["ids"]
-        if sorted(ids.tolist()) != list(range(N_DATA)):
-            missing = sorted(set(range(N_DATA)) - set(ids.tolist()))
-            checks.fail(f"make_dataset(shuffle=True): epoch {k + 1} misses examples {missing[:8]} and repeats others: shuffle the whole data set (a buffer as large as the data), then batch.")
+        whole_epoch(epoch, "shuffle=True", k)
 
 
 @pytest.mark.unit("make_dataset")
@@ -348,6 +421,7 @@ def test_make_dataset_keeps_labels_with_images(student):
     for k, epoch in enumerate(epochs_of(student, shuffle=True, epochs=2)[0]):
         if len(epoch["labels"]) != len(epoch["ids"]):
             checks.fail(f"make_dataset: epoch {k + 1} yields {len(epoch['ids'])} images but {len(epoch['labels'])} labels.")
+        whole_epoch(epoch, "shuffle=True", k)
         wrong = int(np.sum(epoch["labels"] != label_of(epoch["ids"])))
         if wrong:
             checks.fail(
@@ -361,7 +435,10 @@ def test_make_dataset_keeps_labels_with_images(student):
 @pytest.mark.points(3)
 def test_make_dataset_reshuffles_each_epoch(student):
     """shuffle=True: a new order every epoch"""
-    orders = [e["ids"].tolist() for e in epochs_of(student, shuffle=True, epochs=3)[0]]
+    epochs = epochs_of(student, shuffle=True, epochs=3)[0]
+    for k, epoch in enumerate(epochs):
+        whole_epoch(epoch, "shuffle=True", k)
+    orders = [e["ids"].tolist() for e in epochs]
     if orders[0] == list(range(N_DATA)):
         checks.fail("make_dataset(shuffle=True): the first epoch is in the original order: shuffle=True should shuffle.")
     if orders[0] == orders[1] == orders[2]:
@@ -376,9 +453,11 @@ def test_make_dataset_reshuffles_each_epoch(student):
 def test_make_dataset_is_seeded(student):
     """the same seed gives the same order, another seed another order"""
     same = epochs_of(student, shuffle=True, seed=3, calls=2)
+    other = epochs_of(student, shuffle=True, seed=4)
+    for run in same + other:
+        whole_epoch(run[0], "shuffle=True")
     if same[0][0]["ids"].tolist() != same[1][0]["ids"].tolist():
         checks.fail("make_dataset(shuffle=True, seed=3) called twice gives two different orders: pass seed to the shuffle so runs are reproducible.")
-    other = epochs_of(student, shuffle=True, seed=4)
     if other[0][0]["ids"].tolist() == same[0][0]["ids"].tolist():
         checks.fail("make_dataset: seed=3 and seed=4 give the same order: the seed argument is not used.")
 
@@ -387,6 +466,7 @@ def test_make_dataset_is_seeded(student):
 
 EPOCH_UNITS = 32
 EPOCH_N, EPOCH_BATCH = 300, 128  # batches of 128, 128 and 44
+EPOCHS = 2  # train_epoch is called twice on the same model and optimizer: two losses, two sets of weights
 EPOCH_OPTIMIZER = {"name": "sgd", "learning_rate": 0.1}
 UPDATE_TOL = 1e-3  # relative error of the weight update
 LOSS_TOL = 1e-4
@@ -398,14 +478,34 @@ SLIPS = {
     "summed": "Your updates match a loss summed over the batch instead of averaged: use the batch mean (Keras's losses average by default).",
     "ascent": "Your updates go uphill: the gradient is added to the weights. Hand the gradients to the optimizer as they are; it subtracts them.",
 }
+EPOCH_WHAT = "SGD, learning rate 0.1, batches of 128, 128 and 44"
+
+
+def batched(x, y, size):
+    """The (x, y) batches of a pipeline without shuffling, cut here (the student's child gets them as data)."""
+    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
 
 
 @pytest.fixture(scope="module")
 def epoch_case(reference):
     (x, y), _ = mnist("sample")
     weights = reference.probe("mnist.initial_weights", kind="rnn", units=EPOCH_UNITS, activation="relu", seed=11)
-    return {"weights": weights, "x": scaled(x[:EPOCH_N]), "y": y[:EPOCH_N].astype(np.int64),
-            "batch_size": EPOCH_BATCH, "optimizer": EPOCH_OPTIMIZER, "units": EPOCH_UNITS}
+    config = reference.probe("mnist.kit_config", kind="rnn", units=EPOCH_UNITS, activation="relu")
+    batches = batched(scaled(x[:EPOCH_N]), y[:EPOCH_N].astype(np.int64), EPOCH_BATCH)
+    return {"config": config, "weights": weights, "batches": batches, "optimizer": EPOCH_OPTIMIZER}
+
+
+def read_weights(value, start, unit, what):
+    """Weights that came back from a child, as float64 arrays of the shapes of `start`, or a failure."""
+    if not isinstance(value, list) or len(value) != len(start):
+        checks.fail(f"{unit}: {what} could not be read back (expected {len(start)} weight arrays).")
+    out = []
+    for w, s in zip(value, start):
+        w = checks.array(w, unit, what, shape=np.shape(s), finite=False)
+        if w.dtype.kind not in "iuf":
+            checks.fail(f"{unit}: {what} are not real numbers.")
+        out.append(w.astype(np.float64))
+    return out
 
 
 def update_error(weights, start, want):
@@ -415,206 +515,307 @@ def update_error(weights, start, want):
     return float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-12))
 
 
+def how_far(value, expected):
+    """How far a number is from the expected one, in words that don't give the expected number away."""
+    rel = (value - expected) / max(abs(expected), 1e-12)
+    side = "higher" if rel > 0 else "lower"
+    size = abs(rel)
+    band = "by less than 1%" if size < 0.01 else "by 1% to 10%" if size < 0.1 else "by 10% to 50%" if size < 0.5 else "by more than 50%"
+    return f"{side} than it should be, {band}"
+
+
 @pytest.fixture(scope="module")
-def student_epoch(student, epoch_case):
+def reference_epoch(reference, epoch_case):
+    want = reference.probe("mnist.train_epoch_run", epochs=EPOCHS, **epoch_case)
+    start = [np.asarray(w, np.float64) for w in epoch_case["weights"]]
+    try:
+        weights = [read_weights(w, start, "train_epoch", "the reference's weights") for w in want["weights"]]
+        losses = [checks.scalar(v, "train_epoch", "the reference's loss") for v in want["losses"]]
+    except checks.GradingFailure as exc:
+        raise GraderBug(f"the reference's train_epoch run came back broken: {exc}") from None
+    return {"weights": weights, "losses": losses, "start": start}
+
+
+@pytest.fixture(scope="module")
+def student_epoch(student, epoch_case, reference_epoch):
     """The student's train_epoch on the case (run once for both tests), or the failure message."""
     try:
-        got = student.probe("mnist.train_epoch_run", "train_epoch", **epoch_case)
+        got = student.probe("mnist.train_epoch_run", "train_epoch", epochs=EPOCHS, **epoch_case)
+        if not isinstance(got, dict) or not isinstance(got.get("weights"), list) or len(got["weights"]) != EPOCHS:
+            checks.fail("train_epoch: the model's weights could not be read back after the epochs.")
+        weights = [read_weights(w, reference_epoch["start"], "train_epoch", "the weights after an epoch") for w in got["weights"]]
+        losses = got.get("losses")
+        if not isinstance(losses, list) or len(losses) != EPOCHS:
+            checks.fail("train_epoch: its return values could not be read back.")
     except checks.GradingFailure as exc:
         return {"failure": str(exc)}
-    weights = got.get("weights")
-    if not isinstance(weights, list) or len(weights) != len(epoch_case["weights"]):
-        return {"failure": "train_epoch: the model's weights could not be read back after the epoch."}
-    return got
+    return {"weights": weights, "losses": losses}
 
 
 def epoch_result(student_epoch):
     if "failure" in student_epoch:
         checks.fail(student_epoch["failure"])
-    for w in student_epoch["weights"]:
-        checks.array(w, "train_epoch", "a weight after training")
+    for weights in student_epoch["weights"]:
+        for w in weights:
+            checks.array(w, "train_epoch", "a weight after training")  # NaN or inf fails here
     return student_epoch
 
 
 @pytest.mark.unit("train_epoch")
 @pytest.mark.points(12)
-def test_train_epoch_updates_like_reference(reference, epoch_case, student_epoch):
-    """one epoch over an unshuffled dataset from given weights gives the reference's weights"""
+def test_train_epoch_updates_like_reference(reference, epoch_case, reference_epoch, student_epoch):
+    """two epochs over an unshuffled dataset from given weights give the reference's weights after each"""
     got = epoch_result(student_epoch)
-    want = reference.probe("mnist.train_epoch_run", **epoch_case)
-    start = [np.asarray(w, np.float64) for w in epoch_case["weights"]]
-    err = update_error(got["weights"], start, want["weights"])
-    if err < UPDATE_TOL:
+    start = reference_epoch["start"]
+    errors = [update_error(g, start, w) for g, w in zip(got["weights"], reference_epoch["weights"])]
+    if all(err < UPDATE_TOL for err in errors):
         return
+    if errors[0] < UPDATE_TOL:
+        checks.fail(
+            f"train_epoch: the first epoch's updates match the reference's, but not the second's (relative error {errors[1]:.2e}, "
+            f"allowed {UPDATE_TOL:.0e}), with the same model and optimizer called again: train_epoch must train on every "
+            "call (nothing built or cached once for the first call only)."
+        )
     for slip, message in SLIPS.items():
-        alt = reference.probe("mnist.train_epoch_run", implementation="kit", slip=slip, **epoch_case)
-        if update_error(got["weights"], start, alt["weights"]) < UPDATE_TOL:
-            checks.fail(f"train_epoch: after one epoch (SGD, learning rate 0.1, batches of 128, 128 and 44) the weights differ from the reference's. {message}")
-    first_batch = reference.probe("mnist.train_epoch_run", implementation="kit", **dict(epoch_case, x=epoch_case["x"][:EPOCH_BATCH], y=epoch_case["y"][:EPOCH_BATCH]))
-    if update_error(got["weights"], start, first_batch["weights"]) < UPDATE_TOL:
+        alt = reference.probe("mnist.kit_train_epoch_run", slip=slip, **epoch_case)
+        if update_error(got["weights"][0], start, alt["weights"][0]) < UPDATE_TOL:
+            checks.fail(f"train_epoch: after one epoch ({EPOCH_WHAT}) the weights differ from the reference's. {message}")
+    first_batch = reference.probe("mnist.kit_train_epoch_run", **dict(epoch_case, batches=epoch_case["batches"][:1]))
+    if update_error(got["weights"][0], start, first_batch["weights"][0]) < UPDATE_TOL:
         checks.fail("train_epoch: only the first batch was trained on: loop over every batch of the dataset (check where the return statement is).")
     checks.fail(
-        f"train_epoch: after one epoch (SGD, learning rate 0.1, batches of 128, 128 and 44) the weight update differs from the reference's "
-        f"(relative error {err:.2e}, allowed {UPDATE_TOL:.0e}). Check the loss (sparse categorical cross-entropy from logits, "
+        f"train_epoch: after one epoch ({EPOCH_WHAT}) the weight update differs from the reference's "
+        f"(relative error {errors[0]:.2e}, allowed {UPDATE_TOL:.0e}). Check the loss (sparse categorical cross-entropy from logits, "
         "averaged over the batch), that the forward pass is inside the GradientTape, and that every batch gets one optimizer step."
     )
 
 
 @pytest.mark.unit("train_epoch")
 @pytest.mark.points(10)
-def test_train_epoch_returns_mean_loss(reference, epoch_case, student_epoch):
-    """returns the mean loss over the epoch's examples (a partial last batch weighs by its size)"""
+def test_train_epoch_returns_mean_loss(reference, epoch_case, reference_epoch, student_epoch):
+    """returns the mean loss over the epoch's examples (a partial last batch weighs by its size), each epoch"""
     got = epoch_result(student_epoch)
-    value = checks.scalar(got["loss"], "train_epoch", "the returned mean loss")
-    want = reference.probe("mnist.train_epoch_run", **epoch_case)
-    expected = float(want["loss"])
-    if abs(value - expected) <= LOSS_TOL * abs(expected):
+    values = [checks.scalar(v, "train_epoch", "the returned mean loss") for v in got["losses"]]
+    expected = reference_epoch["losses"]
+    ok = [abs(v - e) <= LOSS_TOL * abs(e) for v, e in zip(values, expected)]
+    if all(ok):
         return
-    kit = reference.probe("mnist.train_epoch_run", implementation="kit", **epoch_case)
-    losses, sizes = np.array(kit["batch_losses"]), np.array(kit["batch_sizes"])
-    start = [np.asarray(w, np.float64) for w in epoch_case["weights"]]
-    weights_ok = update_error(got["weights"], start, want["weights"]) < UPDATE_TOL
-    alternatives = [
-        (losses.mean(), "it is the plain average of the batch means: weigh each batch's mean loss by its size (128, 128 and 44 here) and divide by the number of examples."),
-        (losses[-1], "it is the last batch's loss: accumulate every batch's loss over the epoch."),
-        (losses[0], "it is the first batch's loss: accumulate every batch's loss over the epoch."),
-        (losses.sum(), "it is the sum of the batch means: divide by the number of examples, weighing each batch by its size."),
-        (np.dot(losses, sizes), "it is the total over examples: divide by the number of examples."),
-    ]
-    for alt, why in alternatives:
-        if abs(value - alt) <= LOSS_TOL * abs(alt):
-            checks.fail(f"train_epoch returned {value:.6f}, expected the mean over examples {expected:.6f}: {why}")
+    start = reference_epoch["start"]
+    weights_ok = update_error(got["weights"][0], start, reference_epoch["weights"][0]) < UPDATE_TOL
+    if values[0] == values[1] and weights_ok:
+        checks.fail(
+            f"train_epoch returned {values[0]:.6f} for both epochs, although the weights changed between them: "
+            "return the mean loss of the batches of this call."
+        )
+    epoch = ok.index(False)
+    value = values[epoch]
+    if epoch == 0:
+        kit = reference.probe("mnist.kit_train_epoch_run", **epoch_case)
+        losses, sizes = np.array(kit["batch_losses"]), np.array(kit["batch_sizes"])
+        alternatives = [
+            (losses.mean(), "it is the plain average of the batch means: weigh each batch's mean loss by its size (128, 128 and 44 here) and divide by the number of examples."),
+            (losses[-1], "it is the last batch's loss: accumulate every batch's loss over the epoch."),
+            (losses[0], "it is the first batch's loss: accumulate every batch's loss over the epoch."),
+            (losses.sum(), "it is the sum of the batch means: divide by the number of examples, weighing each batch by its size."),
+            (np.dot(losses, sizes), "it is the total over examples: divide by the number of examples."),
+        ]
+        for alt, why in alternatives:
+            if abs(value - alt) <= LOSS_TOL * abs(alt):
+                checks.fail(f"train_epoch returned {value:.6f} after the first epoch, not the mean over the epoch's examples: {why}")
     if not weights_ok:
-        checks.fail(f"train_epoch returned the mean loss {value:.6f}, expected {expected:.6f}; the weight updates differ too (see the other train_epoch check): fix the training step first.")
-    checks.fail(f"train_epoch returned {value:.6f}, expected the mean cross-entropy over the epoch's examples {expected:.6f} (each batch's loss taken before its update).")
+        checks.fail(
+            f"train_epoch returned the mean loss {value:.6f} after epoch {epoch + 1}, {how_far(value, expected[epoch])}; "
+            "the weight updates differ too (see the other train_epoch check): fix the training step first."
+        )
+    checks.fail(
+        f"train_epoch returned {value:.6f} after epoch {epoch + 1}, {how_far(value, expected[epoch])} (allowed: "
+        f"{LOSS_TOL:.0e} relative). It should be the mean cross-entropy over the epoch's examples, each batch's loss "
+        "taken before its update and weighed by the batch's size."
+    )
 
 
 # ---- evaluate (8 points) -----------------------------------------------------------------
 
-EVAL_UNITS, EVAL_N, EVAL_WRONG = 16, 300, 90
+EVAL_UNITS = 16
+# Two cases per check, with different accuracies (so no constant passes): (examples, wrong labels).
+EVAL_CASES = {
+    "batch_size=128": [(300, 90), (257, 103)],  # batches of 128, 128, 44 and 128, 128, 1
+    "default batch_size": [(600, 57), (300, 211)],  # batches of 512, 88 and one batch of 300
+}
 
 
 @pytest.fixture(scope="module")
-def eval_case(reference):
+def eval_model(reference):
     (x, _), _ = mnist("sample")
-    x = scaled(x[-EVAL_N:])
+    x = scaled(x[-max(n for cases in EVAL_CASES.values() for n, _ in cases):])
     weights = random_weights(reference, 41, scale=0.5, units=EVAL_UNITS, num_layers=1)
-    predicted = np.argmax(reference.probe("mnist.kit_logits", weights=weights, x=x, units=EVAL_UNITS, activation="relu"), axis=1)
+    config = reference.probe("mnist.kit_config", kind="rnn", units=EVAL_UNITS, activation="relu")
+    predicted = np.argmax(reference.probe("mnist.kit_logits", config=config, weights=weights, x=x), axis=1)
+    return {"config": config, "weights": weights, "x": x, "predicted": predicted}
+
+
+def eval_case(model, n, wrong, seed):
+    """The first n examples, labelled with the model's own predictions except `wrong` of them."""
+    predicted = model["predicted"][:n]
     y = predicted.copy()
-    wrong = np.random.default_rng(42).choice(EVAL_N, EVAL_WRONG, replace=False)
-    y[wrong] = (y[wrong] + 1 + np.random.default_rng(43).integers(0, 9, EVAL_WRONG)) % 10
-    return {"weights": weights, "x": x, "y": y.astype(np.int64), "correct": predicted == y}
+    picked = np.random.default_rng(seed).choice(n, wrong, replace=False)
+    y[picked] = (y[picked] + 1 + np.random.default_rng(seed + 1).integers(0, 9, wrong)) % 10
+    return {"x": model["x"][:n], "y": y.astype(np.int64), "correct": predicted == y}
 
 
 @pytest.mark.unit("evaluate")
 @pytest.mark.points(4)
-@pytest.mark.parametrize("batch_size", [128, None], ids=["batch_size=128", "default batch_size"])
-def test_evaluate_against_known_predictions(student, eval_case, batch_size):
-    """the fraction of examples whose argmax logit is the label"""
-    correct = eval_case["correct"]
-    expected = float(correct.mean())
-    got = student.probe("mnist.evaluate_run", "evaluate", weights=eval_case["weights"], x=eval_case["x"], y=eval_case["y"],
-                        batch_size=batch_size, units=EVAL_UNITS)
-    value = checks.scalar(got, "evaluate", "the accuracy")
-    if abs(value - expected) < 1e-6:
-        return
-    size = batch_size or 512
-    chunks = [correct[i:i + size] for i in range(0, EVAL_N, size)]
-    alternatives = [
-        (100 * expected, "it is a percentage; return a fraction in [0, 1]."),
-        (float(correct.sum()), "it is the number of correct predictions; divide by the number of examples."),
-        (1 - expected, "it is the error rate; return the fraction predicted correctly."),
-    ]
-    if len(chunks) > 1:
-        alternatives += [
-            (float(np.mean([c.mean() for c in chunks])), "it averages the batches' accuracies, so the short last batch counts as much as a full one: count correct predictions over all examples."),
-            (float(np.concatenate(chunks[:-1]).mean()), "the last, partial batch is left out: include every example."),
-            (float(chunks[-1].mean()), "only the last batch is counted: accumulate over all batches."),
+@pytest.mark.parametrize("setting", list(EVAL_CASES))
+def test_evaluate_against_known_predictions(student, eval_model, setting):
+    """the fraction of examples whose argmax logit is the label, on two cases with different accuracies"""
+    batch_size = 128 if setting == "batch_size=128" else None
+    cases = [eval_case(eval_model, n, wrong, seed=42 + 2 * k) for k, (n, wrong) in enumerate(EVAL_CASES[setting])]
+    got = student.probe("mnist.evaluate_runs", "evaluate", config=eval_model["config"], weights=eval_model["weights"],
+                        cases=[{"x": c["x"], "y": c["y"], "batch_size": batch_size} for c in cases])
+    if not isinstance(got, list) or len(got) != len(cases):
+        checks.fail("evaluate: its return values could not be read back.")
+    values = [checks.scalar(v, "evaluate", "the accuracy") for v in got]
+    for k, (case, value) in enumerate(zip(cases, values)):
+        correct = case["correct"]
+        expected = float(correct.mean())
+        if abs(value - expected) < 1e-6:
+            continue
+        n = len(correct)
+        where = f"evaluate returned {value:.6g} on case {k + 1} of 2 ({n} examples, {setting})"
+        if len(set(values)) == 1:
+            checks.fail(f"{where}, and the same value on the other case, whose accuracy differs: the accuracy must be computed from the model's predictions and the labels.")
+        size = batch_size or 512
+        chunks = [correct[i:i + size] for i in range(0, n, size)]
+        alternatives = [
+            (100 * expected, "it is a percentage; return a fraction in [0, 1]."),
+            (float(correct.sum()), "it is the number of correct predictions; divide by the number of examples."),
+            (1 - expected, "it is the error rate; return the fraction predicted correctly."),
         ]
-    for alt, why in alternatives:
-        if abs(value - alt) < 1e-6:
-            checks.fail(f"evaluate returned {value:.6g} for {EVAL_N} examples of which {int(correct.sum())} are predicted correctly (accuracy {expected:.4f}): {why}")
-    checks.fail(
-        f"evaluate returned {value:.6g}; {int(correct.sum())} of {EVAL_N} examples have their label as the argmax of the logits, "
-        f"so the accuracy is {expected:.4f}. The prediction is the argmax over the last axis of the model's logits."
-    )
+        if len(chunks) > 1:
+            alternatives += [
+                (float(np.mean([c.mean() for c in chunks])), "it averages the batches' accuracies, so the short last batch counts as much as a full one: count correct predictions over all examples."),
+                (float(np.concatenate(chunks[:-1]).mean()), "the last, partial batch is left out: include every example."),
+                (float(chunks[-1].mean()), "only the last batch is counted: accumulate over all batches."),
+            ]
+        for alt, why in alternatives:
+            if abs(value - alt) < 1e-6:
+                checks.fail(f"{where}: {why}")
+        checks.fail(
+            f"{where}, {how_far(value, expected)}. The accuracy is the fraction of the examples whose label is the "
+            "argmax over the last axis of the model's logits, counted over every example (the short last batch included)."
+        )
 
 
 # ---- the budgeted training run (22 points) -----------------------------------------------
 
 
 def run_kwargs(variant, seed):
-    (x_train, y_train), (x_test, _) = mnist(variant)
-    n_train, n_test = SIZES[variant]
+    """What the student's child gets for one training run: training data only (scaled here), never test data."""
+    (x_train, y_train), _ = mnist(variant)
+    n_train, _ = SIZES[variant]
+    steps = RUN["epochs"] * -(-n_train // RUN["batch_size"])
     return {
-        "x_train": x_train[:n_train], "y_train": y_train[:n_train].astype(np.int64), "x_test": x_test[:n_test],
-        "epochs": RUN["epochs"], "batch_size": RUN["batch_size"], "learning_rate": RUN["learning_rate"],
-        "seed": seed, "units": RUN["units"], "activation": RUN["activation"],
+        "x_train": scaled(x_train[:n_train]), "y_train": y_train[:n_train].astype(np.int64),
+        "epochs": RUN["epochs"], "batch_size": RUN["batch_size"], "seed": seed,
+        "optimizer": {"name": "adam", "learning_rate": RUN["learning_rate"], "cosine_steps": steps},
     }
 
 
-def accuracy(logits, variant):
-    _, (_, y_test) = mnist(variant)
-    y = y_test[:SIZES[variant][1]]
-    logits = np.asarray(logits)
-    if logits.shape != (len(y), 10):
-        return None
-    return float(np.mean(np.argmax(logits, axis=1) == y))
+def run_model(reference, activation=None):
+    """The kit model of the run as (Keras config JSON, initial weights), both from the reference child."""
+    activation = activation or RUN["activation"]
+    config = reference.probe("mnist.kit_config", kind="rnn", units=RUN["units"], activation=activation)
+    weights = reference.probe("mnist.initial_weights", kind="rnn", units=RUN["units"], activation=activation, seed=RUN["weight_seed"])
+    return config, weights
 
 
-def run_weights(reference):
-    return reference.probe("mnist.initial_weights", kind="rnn", units=RUN["units"], activation=RUN["activation"], seed=RUN["weight_seed"])
+def measured_accuracy(reference, config, weights, variant):
+    """Accuracy of trained weights on the test digits: logits from the reference child, labels only here."""
+    _, (x_test, y_test) = mnist(variant)
+    n_test = SIZES[variant][1]
+    logits = np.asarray(reference.probe("mnist.kit_logits", config=config, weights=[np.asarray(w, np.float32) for w in weights], x=x_test[:n_test], images=True))
+    if logits.shape != (n_test, 10):
+        raise GraderBug(f"the reference child's logits have shape {logits.shape}, not {(n_test, 10)}")
+    return float(np.mean(np.argmax(logits, axis=1) == y_test[:n_test]))
 
 
-def reference_accuracies(reference, variant=VARIANT, seeds=REFERENCE_SEEDS):
-    """The reference notebook's accuracy for each shuffle seed, measured here from its logits."""
-    weights = run_weights(reference)
-    return [accuracy(reference.probe("mnist.training_run", weights=weights, **run_kwargs(variant, s))["logits"], variant) for s in seeds]
+
+
+def reference_accuracies(reference, variant=VARIANT, seeds=REFERENCE_SEEDS, activation=None):
+    """The reference notebook's accuracy for each shuffle seed, measured from its trained weights like a student's."""
+    config, weights = run_model(reference, activation)
+    start = [np.asarray(w, np.float64) for w in weights]
+    accs = []
+    for seed in seeds:
+        got = reference.probe("mnist.training_run", config=config, weights=weights, **run_kwargs(variant, seed))
+        if "unit_error" in got:
+            raise GraderBug(f"the reference's training run failed: {got['unit_error']}")
+        accs.append(measured_accuracy(reference, config, read_weights(got["weights"], start, "the reference", "its trained weights"), variant))
+    return accs
 
 
 @pytest.fixture(scope="module")
 def training(student, reference):
     """The student's runs (once for both tests) and the reference's accuracies."""
     ref = reference_accuracies(reference)
-    if any(a is None for a in ref):
-        raise GraderBug("the reference's training run returned logits of the wrong shape")
     result = {"reference": ref, "runs": [], "accuracies": []}
-    weights = run_weights(reference)
+    config, weights = run_model(reference)
+    start = [np.asarray(w, np.float64) for w in weights]
+    result["start"] = start
     for seed in STUDENT_SEEDS:
         try:
             for unit in ("make_dataset", "train_epoch"):
                 student._require(unit)
-            got = student.probe("mnist.training_run", "train_epoch", timeout=RUN_TIMEOUT, weights=weights, **run_kwargs(VARIANT, seed))
+            got = student.probe("mnist.training_run", "train_epoch", timeout=RUN_TIMEOUT, config=config, weights=weights, **run_kwargs(VARIANT, seed))
+            if not isinstance(got, dict):
+                checks.fail("the training run's results could not be read back.")
+            if "unit_error" in got:
+                error = got["unit_error"] if isinstance(got["unit_error"], dict) else {}
+                unit = error.get("unit") if error.get("unit") in ("make_dataset", "train_epoch") else "train_epoch"
+                checks.fail(student.explain_error(unit, error))
+            trained = read_weights(got.get("weights"), start, "train_epoch", "the trained model's weights")
         except checks.GradingFailure as exc:
             return dict(result, failure=str(exc))
-        if "unit_error" in got:
-            error = got["unit_error"]
-            return dict(result, failure=student.explain_error(error.get("unit", "train_epoch"), error))
-        acc = accuracy(got.get("logits"), VARIANT)
-        if acc is None:
-            return dict(result, failure="the trained model's predictions came back with the wrong shape.")
-        result["runs"].append(got)
-        result["accuracies"].append(acc)
+        result["runs"].append({"weights": trained, "losses": got.get("losses")})
+        result["accuracies"].append(measured_accuracy(reference, config, trained, VARIANT))
     return result
 
 
-def explain_run(runs):
-    """Likely reasons for a poor training run, from what the probe saw."""
+def number(value):
+    """A returned loss as a float, or None."""
+    try:
+        return checks.scalar(value, "train_epoch", "the loss")
+    except checks.GradingFailure:
+        if isinstance(value, float) and not math.isfinite(value):
+            return value
+        return None
+
+
+def explain_run(student, training):
+    """Likely reasons for a poor training run, from the student's raw outputs (all read here)."""
     reasons = []
-    run = runs[0]
-    pairing = run.get("pairing") or {}
-    n_train = SIZES[VARIANT][0]
-    if pairing.get("total"):
-        share = pairing["matched"] / pairing["total"]
+    run = training["runs"][0]
+    try:
+        epoch = epochs_of(student, shuffle=True)[0][0]
+    except checks.GradingFailure:
+        epoch = None
+    if epoch is not None and len(epoch["ids"]):
+        known = epoch["ids"] >= 0
+        share = float(np.mean(epoch["labels"][known] == label_of(epoch["ids"][known]))) if known.any() and len(epoch["labels"]) == len(epoch["ids"]) else 0.0
         if share < 0.9:
             reasons.append(f"only {share:.0%} of the labels make_dataset yields belong to their image: the labels are shuffled separately from the images")
-        if pairing["distinct"] < n_train:
-            reasons.append(f"one epoch of make_dataset held {pairing['distinct']} of the {n_train} training images")
-    losses = [l for l in run.get("losses", []) if isinstance(l, (int, float))]
-    if losses and not all(math.isfinite(l) for l in losses):
-        reasons.append("the training loss became NaN or infinite")
+        distinct = len(set(epoch["ids"][known].tolist()))
+        if distinct < N_DATA:
+            reasons.append(f"one epoch of make_dataset held {distinct} of {N_DATA} examples")
+    moved = max(float(np.max(np.abs(w - s))) for w, s in zip(run["weights"], training["start"]))
+    losses = [number(v) for v in run.get("losses") or []]
+    losses = [v for v in losses if v is not None]
+    if any(not math.isfinite(w) for w in [moved]) or (losses and not all(math.isfinite(v) for v in losses)):
+        reasons.append("the training loss or the weights became NaN or infinite")
+    elif moved == 0.0:
+        reasons.append("the trained weights are exactly the initial ones, as if the gradients were never applied to the weights")
     elif len(losses) >= 2 and losses[-1] > 0.95 * losses[0] and not reasons:
-        reasons.append(f"the loss hardly moved from epoch to epoch ({', '.join(f'{l:.3f}' for l in losses)}), as if the gradients were never applied to the weights")
+        reasons.append(f"the loss hardly moved from epoch to epoch ({', '.join(f'{v:.3f}' for v in losses)}), as if the gradients were never applied to the weights")
     return reasons
 
 
@@ -647,7 +848,7 @@ ADVICE = "Check train_epoch (the loss from logits, one optimizer step per batch)
 
 @pytest.mark.unit("make_dataset + train_epoch")
 @pytest.mark.points(12)
-def test_training_run_close_to_reference(training):
+def test_training_run_close_to_reference(student, training):
     """a budgeted training run reaches the reference's test accuracy minus 2 points"""
     acc = run_result(training)
     target = min(training["reference"]) - MARGIN
@@ -657,13 +858,13 @@ def test_training_run_close_to_reference(training):
         f"The training run ({describe_run()}) reached {acc:.1%} test accuracy (mean of seeds "
         f"{', '.join(map(str, STUDENT_SEEDS))}: {percent(training['accuracies'])}); the reference's runs reach "
         f"{percent(training['reference'])} (seeds {', '.join(map(str, REFERENCE_SEEDS))}), so at least its lowest minus "
-        f"{MARGIN * 100:.0f} points, {target:.1%}, is needed. " + likely(explain_run(training["runs"]), ADVICE)
+        f"{MARGIN * 100:.0f} points, {target:.1%}, is needed. " + likely(explain_run(student, training), ADVICE)
     )
 
 
 @pytest.mark.unit("make_dataset + train_epoch")
 @pytest.mark.points(10)
-def test_training_run_reaches_floor(training):
+def test_training_run_reaches_floor(student, training):
     """a budgeted training run clears the calibrated absolute accuracy floor"""
     floor = FLOORS[VARIANT]
     if min(training["reference"]) < floor:
@@ -674,5 +875,5 @@ def test_training_run_reaches_floor(training):
     checks.fail(
         f"The training run ({describe_run()}) reached {acc:.1%} test accuracy (mean of seeds "
         f"{', '.join(map(str, STUDENT_SEEDS))}: {percent(training['accuracies'])}), under the floor of {floor:.0%} "
-        f"(chance is 10%). " + likely(explain_run(training["runs"]), ADVICE)
+        f"(chance is 10%). " + likely(explain_run(student, training), ADVICE)
     )

@@ -1,19 +1,26 @@
-"""Child-side probes for 05_mnist: build, run and train models with the notebook's units.
+"""Child-side probes for 05_mnist: run the notebook's units and send back what they produced.
 
-Each function runs inside a sandboxed child (the student's or the reference's) and
-returns plain data: arrays, numbers, strings. Nothing here decides a grade. Models the
-suite needs to be identical in both children are built here from Keras's own layers
-(`kit_model`) and get their weights from the suite, so a test of `train_epoch` or
-`evaluate` depends on that unit alone. `implementation="kit"` runs the kit's own
-training loop, optionally with a known slip; the suite asks that only of the reference
-child, to name the mistake that explains a student's result.
+These run in the student's child, after the student's code and beside it, so nothing
+here decides a grade and nothing here implements a graded unit: no model builder, no
+scaling of images, no batching or shuffling, no training loop, no accuracy. Each probe
+calls one unit and returns its raw outputs as data (the values it returned, the
+batches it yielded, the weights it trained, the logits of the student's own model);
+the hidden suite computes every figure that decides from them, and whatever needs a
+correct implementation (the contract's model, the kit's training loop and its slips,
+logits of trained weights on the test images) runs in the reference child only, from
+`rnnkit_grader.reference.mnist`, which the student's child can never import.
+
+Where the model being trained is the kit's (train_epoch, evaluate, the training run),
+it arrives as data: the Keras config JSON that `model.to_json()` wrote in the
+reference child, rebuilt here by Keras's own `keras.models.model_from_json`, and the
+weights to start from.
 """
 
 import time
 
 import numpy as np
 
-LAYERS = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
+MAX_BATCHES = 400  # a dataset that never ends (e.g. .repeat()) is cut here, and said so
 
 
 def _keras():
@@ -40,28 +47,29 @@ def _plain(value):
     return value
 
 
-def kit_model(kind="rnn", units=100, num_layers=1, activation="relu"):
-    """The contract's model, built from Keras's own layers: (batch, 28, 28) -> logits (batch, 10)."""
-    keras = _keras()
-    inputs = keras.Input(shape=(28, 28))
-    h = inputs
-    for layer in range(num_layers):
-        options = {"activation": activation} if kind == "rnn" else {}
-        h = getattr(keras.layers, LAYERS[kind])(units, return_sequences=layer < num_layers - 1, **options)(h)
-    return keras.Model(inputs, keras.layers.Dense(10)(h))
-
-
-def _with_weights(model, weights):
+def _model(config, weights):
+    """The kit's model from its Keras config JSON (Keras's own code), with the given weights."""
+    model = _keras().models.model_from_json(config)
     model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
     return model
 
 
-def scaled(images):
-    """The kit's own scaling (the suite never relies on the student's to_sequences for data)."""
-    return np.asarray(images).reshape(len(images), 28, 28).astype(np.float32) / np.float32(255.0)
+def _weights(model):
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def _dataset(batches):
+    """A tf.data.Dataset yielding exactly the given (x, y) batches, in order (made by the grader)."""
+    tf = _tf()
+    parts = [tf.data.Dataset.from_tensors((np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64))) for x, y in batches]
+    dataset = parts[0]
+    for part in parts[1:]:
+        dataset = dataset.concatenate(part)
+    return dataset
 
 
 def make_optimizer(config):
+    """A Keras optimizer from {"name": "sgd"|"adam", "learning_rate", "cosine_steps"?}."""
     keras = _keras()
     rate = config["learning_rate"]
     if config.get("cosine_steps"):
@@ -76,35 +84,26 @@ def make_optimizer(config):
 # ---- build_mnist_rnn ---------------------------------------------------------------------
 
 
-def _build(namespace, kind, units, num_layers, activation, source):
-    """The kit's contract model (source="keras") or the student's build_mnist_rnn, activation passed only when given."""
-    if source == "keras":
-        return kit_model(kind, units, num_layers, activation or "relu")
+def _student_model(namespace, kind, units, num_layers, activation):
     kwargs = {"kind": kind, "units": units, "num_layers": num_layers}
     if activation is not None:
         kwargs["activation"] = activation
     return namespace["build_mnist_rnn"](**kwargs)
 
 
-def model_info(namespace, kind, units=100, num_layers=1, activation=None, source="student"):
-    """What build_mnist_rnn builds: parameter count, weight shapes, output shape, recurrent layers."""
+def model_info(namespace, kind, units=100, num_layers=1, activation=None):
+    """What build_mnist_rnn built: whether it is a keras.Model, its weights' shapes, its recurrent layers' types.
+
+    The suite counts the parameters from the shapes and judges the model by its logits
+    (model_outputs); the layer types only help the feedback.
+    """
     keras = _keras()
-    model = _build(namespace, kind, units, num_layers, activation, source)
+    model = _student_model(namespace, kind, units, num_layers, activation)
     info = {"is_model": isinstance(model, keras.Model), "type": type(model).__name__}
     if not info["is_model"]:
         return info
-    try:
-        output_shape = [None if d is None else int(d) for d in model.output_shape]
-    except Exception:  # a model without a static output shape: run it on two inputs
-        output_shape = [-1] + list(np.asarray(model(np.zeros((2, 28, 28), dtype=np.float32))).shape[1:])
-    recurrent = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.RNN)]
-    info.update(
-        params=int(model.count_params()),
-        weight_shapes=[list(w.shape) for w in model.weights],
-        output_shape=output_shape,
-        recurrent=[type(layer).__name__ for layer in recurrent],
-        activations=[_activation_name(layer) for layer in recurrent],
-    )
+    info["weight_shapes"] = [[int(d) for d in w.shape] for w in model.weights]
+    info["recurrent"] = [type(layer).__name__ for layer in _all_layers(model) if isinstance(layer, keras.layers.RNN)]
     return info
 
 
@@ -117,43 +116,23 @@ def _all_layers(model):
     return found
 
 
-def _activation_name(layer):
-    cell = getattr(layer, "cell", layer)
-    activation = getattr(cell, "activation", None)
-    return getattr(activation, "__name__", str(activation))
-
-
-def model_outputs(namespace, kind, units, num_layers, weights, x, activation=None, source="student"):
-    """Logits of build_mnist_rnn's model (or the kit's) with the given weights, on x (N, 28, 28)."""
-    model = _build(namespace, kind, units, num_layers, activation, source)
-    _with_weights(model, weights)
-    return np.asarray(model(np.asarray(x, dtype=np.float32)))
-
-
-def initial_weights(namespace, kind="rnn", units=100, num_layers=1, activation="relu", seed=0):
-    """Keras's default initial weights of the kit model, drawn from `seed` (asked of the reference)."""
-    _keras().utils.set_random_seed(seed)
-    return [np.asarray(w) for w in kit_model(kind, units, num_layers, activation).get_weights()]
-
-
-def kit_logits(namespace, weights, x, units=100, activation="relu", images=False):
-    """Logits of the kit model with the given weights (x already scaled, or uint8 images)."""
-    model = _with_weights(kit_model("rnn", units, 1, activation), weights)
-    x = scaled(x) if images else np.asarray(x, dtype=np.float32)
-    return np.asarray(model.predict(x, batch_size=500, verbose=0))
+def model_outputs(namespace, kind, units, num_layers, weights, x, activation=None):
+    """The student's model's output with the given weights, on x (N, 28, 28)."""
+    model = _student_model(namespace, kind, units, num_layers, activation)
+    model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
+    return _plain(model(np.asarray(x, dtype=np.float32)))
 
 
 # ---- make_dataset -----------------------------------------------------------------------
 
 
 def dataset_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1):
-    """Iterate make_dataset's result `epochs` times, for `calls` separate calls.
+    """Iterate make_dataset's result `epochs` times, for `calls` separate calls; send back every batch.
 
-    x[i] holds the number i in every pixel, so the example behind each yielded image is
-    known. Returns {"is_dataset", "type", "calls": [[epoch, ...], ...]} where an epoch is
-    {"sizes", "ids", "labels", "exact"}: batch sizes, the example ids in the order
-    yielded (-1 for an image that is not one of x), the labels yielded with them, and
-    whether every image came back unchanged.
+    Returns {"is_dataset", "type", "calls": [[epoch, ...], ...]} where an epoch is
+    {"x": [x_batch, ...], "y": [y_batch, ...], "truncated"} exactly as yielded, or
+    {"structure": what an element was} when an element is not an (x, y) pair. The suite
+    tells which example each image is and checks order, coverage and labels itself.
     """
     tf = _tf()
     x = np.asarray(x, dtype=np.float32)
@@ -165,23 +144,17 @@ def dataset_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1
         result["type"] = type(dataset).__name__
         runs = []
         for _ in range(epochs):
-            sizes, ids, labels, exact = [], [], [], True
-            for batch in dataset:
-                xb, yb = (np.asarray(_plain(part)) for part in batch)
-                xb = xb.reshape(len(xb), -1)
-                first = xb[:, 0]
-                idx = np.rint(first).astype(np.int64)
-                known = (idx >= 0) & (idx < len(x))
-                exact = exact and bool(np.all(known)) and bool(np.all(xb == x[np.clip(idx, 0, len(x) - 1)].reshape(len(xb), -1)))
-                sizes.append(int(len(xb)))
-                ids.append(np.where(known, idx, -1))
-                labels.append(yb.reshape(-1).astype(np.int64))
-            runs.append({
-                "sizes": sizes,
-                "ids": np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
-                "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64),
-                "exact": exact,
-            })
+            xs, ys, truncated, structure = [], [], False, None
+            for k, batch in enumerate(dataset):
+                if k >= MAX_BATCHES:
+                    truncated = True
+                    break
+                if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                    structure = type(batch).__name__ + (f" of {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+                    break
+                xs.append(_plain(batch[0]))
+                ys.append(_plain(batch[1]))
+            runs.append({"structure": structure} if structure else {"x": xs, "y": ys, "truncated": truncated})
         result["calls"].append(runs)
     return result
 
@@ -189,128 +162,73 @@ def dataset_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1
 # ---- train_epoch ------------------------------------------------------------------------
 
 
-def kit_train_epoch(model, optimizer, dataset, slip=None):
-    """The kit's own training loop, exactly or with one known slip; (mean loss, batch losses, sizes).
+def train_epoch_run(namespace, config, weights, batches, optimizer, epochs=2):
+    """train_epoch, `epochs` times, on the kit's model (config + weights) over the given batches, in order.
 
-    slips: "never_applied" (gradients computed, not applied), "softmax_as_logits" (softmax
-    on the logits, then a from_logits loss), "logits_as_probabilities" (from_logits=False
-    on logits), "summed" (loss summed over the batch), "ascent" (the gradient added).
+    One optimizer for all epochs. Returns {"losses": what each call returned, "weights":
+    the weights after each call}.
     """
-    keras = _keras()
-    tf = _tf()
-    from_logits = slip != "logits_as_probabilities"
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(
-        from_logits=from_logits, reduction="sum" if slip == "summed" else "sum_over_batch_size"
-    )
-    losses, sizes = [], []
-    for x, y in dataset:
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            if slip == "softmax_as_logits":
-                logits = tf.nn.softmax(logits)
-            loss = loss_fn(y, logits)
-        grads = tape.gradient(loss, model.trainable_variables)
-        if slip == "ascent":
-            grads = [-g for g in grads]
-        if slip != "never_applied":
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        losses.append(float(loss))
-        sizes.append(int(x.shape[0]))
-    mean = float(np.dot(losses, sizes) / np.sum(sizes)) if sizes else float("nan")
-    return mean, losses, sizes
-
-
-def train_epoch_run(namespace, weights, x, y, batch_size, optimizer, units=32, activation="relu", implementation="notebook", slip=None):
-    """One train_epoch over an unshuffled tf.data pipeline built here, from the given weights.
-
-    Returns {"loss": what train_epoch returned, "weights": the weights after it} and, for the
-    kit implementation, the per-batch losses and sizes.
-    """
-    tf = _tf()
-    model = _with_weights(kit_model("rnn", units, 1, activation), weights)
-    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64))).batch(batch_size)
+    model = _model(config, weights)
+    dataset = _dataset(batches)
     opt = make_optimizer(optimizer)
-    result = {}
-    if implementation == "kit":
-        loss, result["batch_losses"], result["batch_sizes"] = kit_train_epoch(model, opt, dataset, slip)
-    else:
-        loss = namespace["train_epoch"](model, opt, dataset)
-    result["loss"] = _plain(loss)
-    result["weights"] = [np.asarray(w) for w in model.get_weights()]
-    return result
+    losses, after = [], []
+    for _ in range(epochs):
+        losses.append(_plain(namespace["train_epoch"](model, opt, dataset)))
+        after.append(_weights(model))
+    return {"losses": losses, "weights": after}
 
 
 # ---- evaluate ---------------------------------------------------------------------------
 
 
-def evaluate_run(namespace, weights, x, y, batch_size=None, units=16, activation="relu"):
-    """What evaluate returns for the kit model with the given weights (default batch size if None)."""
-    model = _with_weights(kit_model("rnn", units, 1, activation), weights)
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y, dtype=np.int64)
-    if batch_size is None:
-        value = namespace["evaluate"](model, x, y)
-    else:
-        value = namespace["evaluate"](model, x, y, batch_size=batch_size)
-    return _plain(value)
+def evaluate_runs(namespace, config, weights, cases):
+    """What evaluate returns for the kit's model (config + weights) on each case {"x", "y", "batch_size"}.
+
+    A case's batch_size None calls evaluate with its default.
+    """
+    model = _model(config, weights)
+    values = []
+    for case in cases:
+        x = np.asarray(case["x"], dtype=np.float32)
+        y = np.asarray(case["y"], dtype=np.int64)
+        if case.get("batch_size") is None:
+            values.append(_plain(namespace["evaluate"](model, x, y)))
+        else:
+            values.append(_plain(namespace["evaluate"](model, x, y, batch_size=case["batch_size"])))
+    return values
 
 
 # ---- the budgeted training run ----------------------------------------------------------
 
 
-def training_run(namespace, x_train, y_train, x_test, weights, epochs, batch_size, learning_rate, seed, units=100, activation="tanh", implementation="notebook"):
-    """Train the kit model with the notebook's make_dataset and train_epoch; logits on x_test.
+def training_run(namespace, config, weights, x_train, y_train, epochs, batch_size, optimizer, seed):
+    """Train the kit's model (config + weights) with the notebook's make_dataset and train_epoch.
 
-    Images arrive as uint8 and are scaled here. The optimizer is Adam with a cosine decay
-    of `learning_rate` to 0 over the whole budget. Returns {"logits", "losses", "seconds",
-    "pairing"}; "pairing" looks at one extra epoch of a separate make_dataset call with the
-    same arguments: how many yielded labels belong to their image, and how many distinct
-    training images that epoch held. An exception raised by one of the units comes back
-    as {"unit_error": {"unit", "type", "message", "traceback"}}, so the suite can say which.
+    x_train arrives scaled by the grader; no test data comes here. Returns {"weights":
+    the trained weights, "losses": what train_epoch returned each epoch, "seconds"}. An
+    exception raised by a unit comes back as {"unit_error": {"unit", "type", "message",
+    "traceback"}}, so the suite can say which. The suite has the reference child measure
+    the trained weights on the test images.
     """
     from rnnkit_child.serve import describe_error
 
-    x = scaled(x_train)
+    x = np.asarray(x_train, dtype=np.float32)
     y = np.asarray(y_train, dtype=np.int64)
+    for name in ("make_dataset", "train_epoch"):
+        if name not in namespace:
+            return {"unit_error": {"unit": name, "type": "UnitMissing", "message": name, "traceback": ""}}
     unit = "make_dataset"
     try:
-        for name in ("make_dataset", "train_epoch"):
-            if name not in namespace:
-                return {"unit_error": {"unit": name, "type": "UnitMissing", "message": name, "traceback": ""}}
-        pairing = _pairing(namespace["make_dataset"](x, y, batch_size=batch_size, shuffle=True, seed=seed), x, y)
-        model = _with_weights(kit_model("rnn", units, 1, activation), weights)
-        steps = epochs * -(-len(x) // batch_size)
-        opt = make_optimizer({"name": "adam", "learning_rate": learning_rate, "cosine_steps": steps})
+        model = _model(config, weights)
+        opt = make_optimizer(optimizer)
         dataset = namespace["make_dataset"](x, y, batch_size=batch_size, shuffle=True, seed=seed)
         losses = []
         start = time.perf_counter()
         unit = "train_epoch"
         for _ in range(epochs):
-            if implementation == "kit":
-                losses.append(kit_train_epoch(model, opt, dataset)[0])
-            else:
-                loss = _plain(namespace["train_epoch"](model, opt, dataset))
-                try:
-                    losses.append(float(loss))
-                except (TypeError, ValueError):
-                    losses.append(None)
+            losses.append(_plain(namespace["train_epoch"](model, opt, dataset)))
         seconds = time.perf_counter() - start
+        trained = _weights(model)
     except Exception as exc:
         return {"unit_error": dict(describe_error(exc), unit=unit)}
-    logits = np.asarray(model.predict(scaled(x_test), batch_size=500, verbose=0))
-    return {"logits": logits, "losses": losses, "seconds": seconds, "pairing": pairing}
-
-
-def _pairing(dataset, x, y):
-    index = {x[i].tobytes(): i for i in range(len(x))}
-    matched = total = 0
-    seen = set()
-    for batch in dataset:
-        xb, yb = (np.asarray(_plain(part)) for part in batch)
-        for image, label in zip(xb.astype(np.float32), yb.reshape(-1)):
-            i = index.get(image.tobytes())
-            total += 1
-            if i is not None:
-                seen.add(i)
-                matched += int(label == y[i])
-    return {"matched": matched, "total": total, "distinct": len(seen)}
+    return {"weights": trained, "losses": losses, "seconds": seconds}
