@@ -9,7 +9,7 @@ from rnnkit_grader import batch
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions" / "01_rnn_numpy"
 A = "01_rnn_numpy"
-SCORES = {"correct": 100, "blank": 0, "forward_reuses_h0": 63, "one_hot_without_range_check": 96}
+SCORES = {"correct": 100, "blank": 0, "forward_reuses_h0": 60, "one_hot_without_range_check": 96}
 
 
 def nbgrader_layout(tmp_path):

@@ -1,30 +1,58 @@
 """Grade a folder of submissions: in parallel, resumable, with a gradebook.
 
 Layouts found under DIR:
-- nbgrader's  DIR/submitted/<student>/<assignment>/<anything>.ipynb (or DIR/<student>/<assignment>/...)
-- a flat folder DIR/<student>.ipynb or DIR/<student>_<assignment>.ipynb (the assignment
-  read from the notebook, or given with --assignment)
+- nbgrader's  DIR/submitted/<student>/<assignment>/<anything>.ipynb (or DIR/<student>/<assignment>/...):
+  the assignment is the folder's name;
+- a flat folder DIR/<student>.ipynb or DIR/<student>_<assignment>.ipynb: the assignment is
+  the one given with --assignment (required). It never comes from the student's own file.
 
 Each submission's results.json and feedback.html land in OUT/<assignment>/<student>/,
 written atomically as it finishes. A re-run skips submissions whose results were
-written for the same notebook content (sha256), so an interrupted batch resumes where
-it stopped. Reference answers go to a cache in OUT/.reference-cache shared by all
-workers, so each is computed once per batch.
+written for the same notebook content (sha256) and the same kit (suite, solution, code),
+so an interrupted batch resumes where it stopped. Reference answers go to a cache in
+OUT/.reference-cache shared by all workers, so each is computed once per batch.
+
+Grading runs in worker processes that the batch supervises: a worker that takes longer
+than its submission's wall-clock limit is killed, one that dies (say, killed for memory)
+is replaced, and in both cases only that submission gets a result saying so (score 0).
+The gradebook and class report are written at the end whatever happened, also after
+Ctrl-C (with what was done by then).
 """
 
-import concurrent.futures
+import collections
+import contextlib
 import csv
 import dataclasses
+import hashlib
 import io
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import stat
 import sys
 import time
 from pathlib import Path
 
-from rnnkit import sha256_of
 from rnnkit_grader import assignments, notebook, report
-from rnnkit_grader.runner import Reference, grade_notebook, write_atomic
+from rnnkit_grader.clip import clip
+from rnnkit_grader.runner import GradeResult, Reference, grade_notebook, kit_fingerprint, write_atomic
+
+
+class BatchError(ValueError):
+    """The batch cannot run as asked (for example a flat folder without --assignment)."""
+
+
+class JobFailed(Exception):
+    """A submission whose grading did not finish: its worker timed out, died, or hit a grader error."""
+
+    def __init__(self, message, kind="error"):
+        super().__init__(message)
+        self.kind = kind
+
+    def __reduce__(self):  # travels between processes (Dask) with its kind
+        return (JobFailed, (str(self), self.kind))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,58 +60,153 @@ class Job:
     student: str
     assignment: str | None
     path: str
+    root: str | None = None  # the submission folder: nothing under it may be a symlink
 
     def out_dir(self, out):
         return Path(out) / (self.assignment or "unknown") / self.student
 
 
-def guess_assignment(path):
-    try:
-        return notebook.assignment_of(notebook.read_notebook(path), path)
-    except ValueError:
-        return notebook.assignment_of({}, path)
+def _safe_name(name):
+    """A student id usable as one folder name and a CSV cell."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    name = "".join(ch if ch.isprintable() else "_" for ch in name)[:120]
+    return name if name not in ("", ".", "..") and not name.startswith(".") else "_" + name
 
 
-def find_submissions(root, assignment=None):
-    """Jobs for every notebook under root, in a stable order."""
-    root = Path(root)
-    base = root / "submitted" if (root / "submitted").is_dir() else root
-    jobs = []
-    for path in sorted(base.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
+def _walk(base, warn):
+    """(relative parts, path, is_link_to_folder) of every *.ipynb entry under base, and of symlinked
+    folders; never follows a symlink, never stops on an unreadable folder."""
+    stack = [(base, ())]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            warn(f"skipped the folder {folder}: {exc.strerror}")
             continue
-        rel = path.relative_to(base).parts
+        for entry in reversed(entries):
+            name = entry.name
+            if name == ".ipynb_checkpoints":
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            parts = rel + (name,)
+            if stat.S_ISDIR(mode):
+                stack.append((Path(entry.path), parts))
+            elif stat.S_ISLNK(mode) and not name.endswith(".ipynb"):
+                yield parts, Path(entry.path), True
+            elif name.endswith(".ipynb"):
+                yield parts, Path(entry.path), False
+
+
+def find_submissions(root, assignment=None, warn=None):
+    """Jobs for every notebook under root, in a stable order.
+
+    The assignment comes from the layout (nbgrader's <assignment> folder) or from
+    `assignment`; a flat folder needs `assignment` (BatchError otherwise). With
+    `assignment`, nbgrader folders of other assignments are left alone.
+    """
+    warn = warn or (lambda message: print(f"grade-batch: {message}", file=sys.stderr))
+    root = Path(os.path.abspath(root))
+    if assignment is not None and assignment not in assignments.ASSIGNMENT_IDS:
+        raise BatchError(f"unknown assignment {assignment!r}; one of: {', '.join(assignments.ASSIGNMENT_IDS)}")
+    submitted = root / "submitted"
+    base = submitted if submitted.is_dir() and not submitted.is_symlink() else root
+    jobs, flat = [], []
+    found = sorted(_walk(base, warn), key=lambda item: item[0])
+    for rel, path, linked_folder in found:
+        if linked_folder:
+            # A symlinked <student> or <assignment> folder: its notebook is refused when graded.
+            if len(rel) == 2 and rel[1] in assignments.ASSIGNMENT_IDS and assignment in (None, rel[1]):
+                jobs.append(Job(_safe_name(rel[0]), rel[1], str(path / f"{rel[1]}.ipynb"), str(base)))
+            elif len(rel) == 1 and assignment is not None and base == submitted:
+                jobs.append(Job(_safe_name(rel[0]), assignment, str(path / assignment / f"{assignment}.ipynb"), str(base)))
+            else:
+                warn(f"not graded: {path} is a symbolic link to a folder")
+            continue
         if len(rel) >= 3:  # <student>/<assignment>/<file>
             student, folder = rel[0], rel[1]
-            jobs.append(Job(student, assignment or (folder if folder in assignments.ASSIGNMENT_IDS else guess_assignment(path)), str(path)))
+            if folder not in assignments.ASSIGNMENT_IDS:
+                warn(f"not graded: {path} (the folder {folder!r} is not an assignment id)")
+                continue
+            if assignment is not None and folder != assignment:
+                continue  # another assignment's folder: not asked for
+            jobs.append(Job(_safe_name(student), folder, str(path), str(base)))
         else:
-            found = assignment or guess_assignment(path)
-            student = path.stem
-            if found and student.endswith("_" + found):
-                student = student[: -len(found) - 1]
-            elif found and student == found and len(rel) == 2:
-                student = rel[0]
-            jobs.append(Job(student, found, str(path)))
+            flat.append((rel, path))
+    if flat and assignment is None:
+        example = flat[0][1]
+        raise BatchError(
+            f"{len(flat)} notebook(s) under {base} are in a flat folder (for example {example.name}); a flat folder "
+            "is graded as one assignment, given with --assignment ID (it is never read from the students' files)"
+        )
+    for rel, path in flat:
+        stem = path.name[: -len(".ipynb")]
+        named = _strip_assignment(stem)
+        if len(rel) == 2 and (named is None or named == ""):
+            student = rel[0]  # <student>/<assignment>.ipynb
+        else:
+            student = named or stem
+        jobs.append(Job(_safe_name(student), assignment, str(path), str(base)))
     return _one_per_student(jobs)
 
 
+def _strip_assignment(stem):
+    """The student part of '<student>_<id>' ('' for '<id>' alone), or None when stem names no assignment."""
+    for known in assignments.ASSIGNMENT_IDS:
+        if stem == known:
+            return ""
+        if stem.endswith("_" + known):
+            return stem[: -len(known) - 1]
+    return None
+
+
 def _one_per_student(jobs):
-    """One notebook per student and assignment: the one named <assignment>.ipynb, else the first."""
+    """One notebook per student and assignment: the one named for the assignment, else the first."""
+    def named_for(job):
+        stem = Path(job.path).name[: -len(".ipynb")]
+        return stem == job.assignment or stem.endswith("_" + str(job.assignment))
+
     chosen = {}
     for job in jobs:
         key = (job.student, job.assignment)
         best = chosen.get(key)
-        if best is None or (Path(job.path).stem == job.assignment and Path(best.path).stem != job.assignment):
+        if best is None or (named_for(job) and not named_for(best)):
             chosen[key] = job
     return [job for job in jobs if chosen[(job.student, job.assignment)] is job]
+
+
+def submission_digest(job):
+    """sha256 of the submitted bytes, read as the grader reads them (no symlinks, bounded size)."""
+    try:
+        return hashlib.sha256(notebook.read_submission(job.path, job.root)).hexdigest()
+    except ValueError as exc:
+        return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
+
+
+_FINGERPRINTS = {}
+
+
+def fingerprint(assignment_id):
+    if assignment_id not in _FINGERPRINTS:
+        try:
+            _FINGERPRINTS[assignment_id] = kit_fingerprint(assignments.get(assignment_id))
+        except (KeyError, OSError):
+            _FINGERPRINTS[assignment_id] = None
+    return _FINGERPRINTS[assignment_id]
 
 
 def is_done(job, out):
     results = job.out_dir(out) / "results.json"
     try:
-        data = json.loads(results.read_text())
-        return data["extra_data"]["sha256"] == sha256_of(job.path)
-    except (OSError, ValueError, KeyError, TypeError):
+        extra = json.loads(results.read_text())["extra_data"]
+        if extra.get("batch_error"):
+            return False  # grading did not finish last time: try again
+        return extra["sha256"] == submission_digest(job) and extra.get("kit") == fingerprint(job.assignment)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -99,20 +222,181 @@ def grade_job(job, out, threads=None):
     limits = None
     if job.assignment in _REFERENCES and threads:
         limits = dataclasses.replace(assignments.get(job.assignment).limits, threads=threads)
-    hide = [Path(out).resolve(), Path(job.path).resolve().parents[2] if len(Path(job.path).resolve().parents) > 2 else Path(job.path).resolve().parent]
-    result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits, hide=hide)
+    path = Path(os.path.abspath(job.path))
+    hide = [Path(out).resolve(), Path(job.root).resolve() if job.root else path.parent]
+    result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits, hide=hide, root=job.root)
     data = report.results_json(result)
-    data["extra_data"].update(student=job.student, sha256=sha256_of(job.path))
+    data["extra_data"].update(student=job.student, sha256=submission_digest(job), kit=fingerprint(job.assignment))
     target = job.out_dir(out)
     write_atomic(target / "feedback.html", report.feedback_html(result))
     write_atomic(target / "results.json", json.dumps(data, indent=2))  # last: its presence marks the job done
     return job, result.score, result.max_score, result.seconds
 
 
+def write_error_result(job, out, message, kind):
+    """A result for a submission whose grading did not finish: score 0 and why."""
+    result = GradeResult(job.path, job.assignment, [], [clip(message)], 0.0)
+    data = report.results_json(result)
+    data["extra_data"].update(student=job.student, sha256=submission_digest(job), batch_error=kind)
+    target = job.out_dir(out)
+    write_atomic(target / "feedback.html", report.feedback_html(result))
+    write_atomic(target / "results.json", json.dumps(data, indent=2))
+
+
 def close_references():
     for ref in _REFERENCES.values():
-        ref.close()
+        with contextlib.suppress(Exception):
+            ref.close()
     _REFERENCES.clear()
+
+
+def job_timeout(job):
+    """Wall-clock seconds a worker may spend on one submission before the batch kills it:
+    the submission's own budget, its child's starts, and a margin for the reference and the checks."""
+    try:
+        limits = assignments.get(job.assignment).limits
+    except KeyError:
+        return 300.0
+    return limits.total_seconds + 2 * limits.startup_seconds + max(120.0, limits.total_seconds / 2)
+
+
+# ---- supervised worker processes ----------------------------------------------------------
+
+
+def _worker_main(conn, out, threads, grade):
+    """A worker: grade the jobs the batch sends, one at a time, until it sends None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides what Ctrl-C does
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    grade = grade or grade_job
+    try:
+        while True:
+            try:
+                job = conn.recv()
+            except (EOFError, OSError):
+                return
+            if job is None:
+                return
+            try:
+                _, score, max_score, seconds = grade(job, out, threads)
+                conn.send(("ok", score, max_score, seconds))
+            except MemoryError:
+                conn.send(("error", "the grader ran out of memory on this submission", "memory"))
+                return  # a fresh worker for the next one
+            except Exception as exc:  # a grader bug on one submission costs only that one
+                conn.send(("error", f"grader error: {type(exc).__name__}: {clip(str(exc), 2000)}", "error"))
+    finally:
+        close_references()
+
+
+class _Worker:
+    def __init__(self, ctx, out, threads, grade):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, str(out), threads, grade), name="rnnkit-grade-worker")
+        self.proc.start()
+        child.close()
+        self.job = None
+        self.deadline = None
+        self.limit = None
+
+    def assign(self, job, seconds):
+        self.job, self.limit = job, seconds
+        self.deadline = time.monotonic() + seconds
+        self.conn.send(job)
+
+    def kill(self):
+        if self.proc.is_alive():
+            self.proc.terminate()  # SIGTERM: the worker closes its children
+            self.proc.join(3)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+    def stop(self):
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.proc.join(10)
+        self.kill()
+
+
+def _describe_death(exitcode):
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else str(-exitcode)
+        why = " (killed by SIGKILL: the machine may have run out of memory)" if -exitcode == signal.SIGKILL else ""
+        return f"signal {name}{why}"
+    return f"exit status {exitcode}"
+
+
+def run_pool(todo, out, jobs, threads, finished, timeout=None, grade=None):
+    """Grade `todo` in `jobs` supervised worker processes; finished(job, outcome) for each, where
+    outcome is (job, score, max_score, seconds) or a JobFailed (whose error result is already written)."""
+    ctx = multiprocessing.get_context("spawn")
+    pending = collections.deque(todo)
+    workers = []
+    timeout = timeout or job_timeout
+
+    def fail(job, message, kind):
+        with contextlib.suppress(Exception):
+            write_error_result(job, out, message, kind)
+        finished(job, JobFailed(message, kind))
+
+    try:
+        for _ in range(min(max(jobs, 1), len(pending))):
+            workers.append(_Worker(ctx, out, threads, grade))
+        while pending or any(w.job is not None for w in workers):
+            for i, w in enumerate(workers):
+                if w.job is None and pending:
+                    job = pending.popleft()
+                    try:
+                        w.assign(job, timeout(job) if callable(timeout) else float(timeout))
+                    except (OSError, ValueError):  # the worker is gone: a fresh one takes the job
+                        pending.appendleft(job)
+                        w.job = None
+                        w.kill()
+                        workers[i] = _Worker(ctx, out, threads, grade)
+            busy = [w for w in workers if w.job is not None]
+            if not busy:
+                continue
+            wait_for = min(w.deadline for w in busy) - time.monotonic()
+            multiprocessing.connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=max(0.05, min(wait_for, 5.0)))
+            for i, w in enumerate(workers):
+                if w.job is None:
+                    continue
+                job, replace = w.job, False
+                message = None
+                try:
+                    message = w.conn.recv() if w.conn.poll() else None
+                except (EOFError, OSError):
+                    message = None
+                if message is not None:
+                    w.job = None
+                    if message[0] == "ok":
+                        finished(job, (job, *message[1:]))
+                    else:
+                        fail(job, message[1], message[2])
+                        replace = not w.proc.is_alive() or message[2] == "memory"
+                elif not w.proc.is_alive():
+                    w.proc.join()
+                    fail(job, f"the process grading this submission died ({_describe_death(w.proc.exitcode)}); nothing of it was graded", "died")
+                    w.job, replace = None, True
+                elif time.monotonic() > w.deadline:
+                    w.kill()
+                    fail(job, f"grading took longer than the batch allows ({w.limit:.0f} s) and was stopped; nothing of it was graded", "timeout")
+                    w.job, replace = None, True
+                if replace:
+                    w.kill()
+                    workers[i] = _Worker(ctx, out, threads, grade) if pending else w
+    finally:
+        for w in workers:
+            if w.job is None:
+                w.stop()
+            else:
+                w.kill()
 
 
 class Progress:
@@ -146,11 +430,12 @@ def write_gradebook(out):
     for results in sorted(out.glob("*/*/results.json")):
         try:
             data = json.loads(results.read_text())
-        except (OSError, ValueError):
+            score = float(data.get("score", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
             continue
-        assignment, student = results.parent.parent.name, results.parent.name
+        assignment, student = _safe_name(results.parent.parent.name), _safe_name(results.parent.name)
         ids.add(assignment)
-        scores.setdefault(student, {})[assignment] = data.get("score", 0)
+        scores.setdefault(student, {})[assignment] = score
     columns = sorted(ids)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -170,9 +455,12 @@ def write_class_report(out):
     by_assignment = {}
     for results in sorted(out.glob("*/*/results.json")):
         try:
-            by_assignment.setdefault(results.parent.parent.name, []).append(json.loads(results.read_text()))
-        except (OSError, ValueError):
+            data = json.loads(results.read_text())
+            data["score"] = float(data.get("score", 0))
+            data["tests"] = [t for t in data.get("tests", []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        except (OSError, ValueError, TypeError, AttributeError):
             continue
+        by_assignment.setdefault(_safe_name(results.parent.parent.name), []).append(data)
     sections = []
     for assignment, runs in sorted(by_assignment.items()):
         scores = [r.get("score", 0) for r in runs]
@@ -211,8 +499,14 @@ def write_class_report(out):
     return out / "class_report.html"
 
 
-def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True):
-    """Grade every submission under root that is not already graded; write the gradebook."""
+def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True, timeout=None, grade=None):
+    """Grade every submission under root that is not already graded; write the gradebook.
+
+    Returns (all jobs, the jobs graded now, [(job, JobFailed or exception)], gradebook path).
+    The gradebook and class report are written whatever happens, Ctrl-C included (the
+    KeyboardInterrupt is raised again after). `timeout` (seconds, or a function of the job)
+    replaces job_timeout; `grade` replaces grade_job in the workers (for tests).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     all_jobs = find_submissions(root, assignment)
@@ -226,34 +520,32 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True)
     def finished(job, outcome):
         if isinstance(outcome, BaseException):
             failures.append((job, outcome))
-            label = f"{job.student}/{job.assignment}: grader error {type(outcome).__name__}"
+            label = f"{job.student}/{job.assignment}: not graded ({getattr(outcome, 'kind', type(outcome).__name__)})"
         else:
             label = f"{job.student}/{job.assignment}: {outcome[1]:g}/{outcome[2]:g}"
         if bar:
             bar.update(label)
 
-    if scheduler:
-        from rnnkit_grader import cluster
+    try:
+        if scheduler:
+            from rnnkit_grader import cluster
 
-        cluster.run_on_dask(scheduler, todo, out, threads, finished)
-    elif jobs <= 1:
-        try:
-            for job in todo:
-                try:
-                    finished(job, grade_job(job, out, threads))
-                except Exception as exc:  # a grader bug on one submission must not stop the batch
-                    finished(job, exc)
-        finally:
-            close_references()
-    else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade_job, job, out, threads): job for job in todo}
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                try:
-                    finished(job, future.result())
-                except Exception as exc:
-                    finished(job, exc)
-    gradebook = write_gradebook(out)
-    write_class_report(out)
+            cluster.run_on_dask(scheduler, todo, out, threads, finished, timeout=timeout)
+        elif todo:
+            run_pool(todo, out, jobs, threads, finished, timeout=timeout, grade=grade)
+    finally:
+        gradebook = write_gradebook(out)
+        write_class_report(out)
     return all_jobs, todo, failures, gradebook
+
+
+def grade_one_guarded(job, out, threads=None, timeout=None):
+    """Grade one job in its own supervised process (a Dask task): (job, score, max, seconds), or
+    raise JobFailed after writing the job's error result."""
+    outcomes = []
+    run_pool([job], out, 1, threads, lambda j, outcome: outcomes.append(outcome), timeout=timeout)
+    if not outcomes:
+        raise JobFailed("the grading did not report back", "error")
+    if isinstance(outcomes[0], BaseException):
+        raise outcomes[0]
+    return outcomes[0]

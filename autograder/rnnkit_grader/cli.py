@@ -3,19 +3,44 @@
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from rnnkit_grader import assignments, report  # noqa: E402
+from rnnkit_grader import assignments, isolation, report  # noqa: E402
 from rnnkit_grader.runner import Reference, grade_notebook  # noqa: E402
 
 EXAMPLES = assignments.ROOT / "examples" / "submissions"
 
 
+def _refused_result(args, message):
+    """What `grade` writes when it refuses to grade: a results.json of 0 with the reason (Gradescope shows it)."""
+    from rnnkit_grader.runner import GradeResult
+
+    result = GradeResult(str(args.notebook), args.assignment, [], [message], 0.0)
+    if args.results:
+        report.write_results(result, args.results)
+    if args.feedback:
+        report.write_feedback(result, args.feedback)
+
+
 def cmd_grade(args):
-    result = grade_notebook(args.notebook, args.assignment)
+    if args.isolation == "strong":  # grading someone else's work (Gradescope's run_autograder)
+        try:
+            isolation.require_strong("grade this submission", explicit=None)
+        except isolation.IsolationRefused as exc:
+            print(f"rnnkit grade: {exc}", file=sys.stderr)
+            _refused_result(args, f"The autograder is not set up safely, so it did not grade this notebook; tell the course staff. ({exc})")
+            return 2
+    elif not isolation.strong_isolation():
+        print(
+            "rnnkit grade: warning: bubblewrap is not available, so the notebook's code runs with only weak isolation "
+            "(it can read what this user can and reach the network); grade only notebooks you trust this way.",
+            file=sys.stderr,
+        )
+    result = grade_notebook(args.notebook, args.assignment, root=args.submission_dir)
     if args.results:
         report.write_results(result, args.results)
     if args.feedback:
@@ -24,14 +49,34 @@ def cmd_grade(args):
     return 0
 
 
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_grade_batch(args):
     from rnnkit_grader import batch
 
-    all_jobs, todo, failures, gradebook = batch.run_batch(
-        args.dir, args.out, jobs=args.jobs, assignment=args.assignment, scheduler=args.scheduler
-    )
+    try:
+        isolation.require_strong("grade other people's work with grade-batch", explicit=args.isolation)
+    except isolation.IsolationRefused as exc:
+        print(f"rnnkit grade-batch: {exc}", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        all_jobs, todo, failures, gradebook = batch.run_batch(
+            args.dir, args.out, jobs=args.jobs, assignment=args.assignment, scheduler=args.scheduler, timeout=args.timeout
+        )
+    except batch.BatchError as exc:
+        print(f"rnnkit grade-batch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the gradebook and class report in {args.out} hold what was graded so far; "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for job, exc in failures:
-        print(f"grader error on {job.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"not graded: {job.path}: {exc}", file=sys.stderr)
     print(f"graded {len(todo) - len(failures)} of {len(todo)}; gradebook: {gradebook}")
     if args.nbgrader_db:
         from rnnkit_grader import nbgrader_bridge
@@ -49,7 +94,7 @@ def cmd_gradescope(args):
     from rnnkit_grader import gradescope
 
     out = args.out or f"gradescope_{args.assignment}.zip"
-    path = gradescope.build_zip(args.assignment, out)
+    path = gradescope.build_zip(args.assignment, out, isolation=args.isolation)
     print(f"wrote {path}: upload it as the autograder of {args.assignment} (give it at least 4 GB of memory)")
     return 0
 
@@ -128,14 +173,26 @@ def main(argv=None):
     grade.add_argument("--assignment", help="assignment id (inferred from the notebook when left out)")
     grade.add_argument("--results", help="write Gradescope-style results.json here")
     grade.add_argument("--feedback", help="write the student's feedback page (HTML) here")
+    grade.add_argument("--submission-dir", metavar="DIR", help="the folder handed in: the notebook must lie inside it, and neither it nor any folder on the way may be a symlink (default: the notebook's folder)")
+    grade.add_argument(
+        "--isolation", choices=("strong", "auto"), default="auto",
+        help="strong: refuse to grade without bubblewrap unless RNNKIT_ISOLATION=weak (for other people's work, as Gradescope's run_autograder does); "
+        "auto (default): warn and grade",
+    )
     grade.set_defaults(func=cmd_grade)
 
     batch = sub.add_parser("grade-batch", help="grade every submission under DIR, in parallel and resumably")
     batch.add_argument("dir", help="nbgrader's course folder (submitted/<student>/<assignment>/) or a flat folder of notebooks")
     batch.add_argument("--out", required=True, help="where results, feedback and gradebook.csv go")
     batch.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    batch.add_argument("--assignment", help="assignment id for a flat folder of one assignment")
+    batch.add_argument("--assignment", help="assignment id: required for a flat folder of one assignment; in nbgrader's layout, grade only this one")
     batch.add_argument("--scheduler", help="address of a Dask distributed scheduler to run the grading on")
+    batch.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit per submission (default: the assignment's time budget plus a margin)")
+    batch.add_argument(
+        "--isolation", choices=("strong", "weak"), default="strong",
+        help="weak: grade even without bubblewrap (students' code can then read the hidden suites and reach the network); "
+        "also RNNKIT_ISOLATION=weak. Default: refuse without it",
+    )
     batch.add_argument(
         "--nbgrader-db", metavar="URL",
         help="also record the scores as auto scores in this nbgrader gradebook (e.g. sqlite:///gradebook.db); "
@@ -146,6 +203,8 @@ def main(argv=None):
     gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip for an assignment")
     gs.add_argument("assignment")
     gs.add_argument("--out", help="zip file to write (default gradescope_<assignment>.zip)")
+    gs.add_argument("--isolation", choices=("strong", "weak"), default="strong",
+                    help="weak: the autograder grades even where bubblewrap cannot run (RNNKIT_ISOLATION=weak in run_autograder); default: it refuses")
     gs.set_defaults(func=cmd_gradescope)
 
     release = sub.add_parser("release", help="regenerate assignments/ from solutions/ with nbgrader")

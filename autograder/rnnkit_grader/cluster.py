@@ -11,17 +11,30 @@ processes (the submission and the reference).
 """
 
 
-def run_on_dask(address, jobs, out, threads, finished):
-    """Grade `jobs` on the cluster at `address`; call finished(job, outcome) for each."""
+def run_on_dask(address, jobs, out, threads, finished, timeout=None):
+    """Grade `jobs` on the cluster at `address`; call finished(job, outcome) for each.
+
+    Each task grades its submission in a supervised process of its own (batch.grade_one_guarded):
+    a submission that hangs is killed at its wall-clock limit and one that kills its process
+    costs only that task. A task that fails anyway (its Dask worker lost, say) gets an error
+    result written here, so every submission has a results.json.
+    """
     from distributed import Client, as_completed
 
-    from rnnkit_grader.batch import grade_job
+    from rnnkit_grader.batch import JobFailed, grade_one_guarded, write_error_result
 
     with Client(address) as client:
-        futures = {client.submit(grade_job, job, str(out), threads, pure=False): job for job in jobs}
+        futures = {client.submit(grade_one_guarded, job, str(out), threads, timeout, pure=False): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
                 finished(job, future.result())
-            except Exception as exc:  # one failed task must not stop the batch
+            except JobFailed as exc:  # its error result is written
                 finished(job, exc)
+            except Exception as exc:  # one failed task must not stop the batch
+                failure = JobFailed(f"the cluster could not grade this submission: {type(exc).__name__}: {str(exc)[:1000]}", "cluster")
+                try:
+                    write_error_result(job, out, str(failure), "cluster")
+                except Exception:
+                    pass
+                finished(job, failure)

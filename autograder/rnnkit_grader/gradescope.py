@@ -23,6 +23,10 @@ if ! command -v python3.11 >/dev/null; then
     apt-get update -q
     apt-get install -y -q python3.11 python3.11-venv
 fi
+# The grader refuses to run submissions without bubblewrap's sandbox (see docs/threat-model.md).
+if ! command -v bwrap >/dev/null; then
+    apt-get update -q && apt-get install -y -q bubblewrap || true
+fi
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet -e /autograder/source
@@ -34,29 +38,38 @@ set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 RNNKIT="${{RNNKIT_BIN:-$ROOT/venv/bin/rnnkit}}"
 export TF_CPP_MIN_LOG_LEVEL=3
-mkdir -p "$ROOT/results"
-notebook=$(find "$ROOT/submission" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)
+{isolation}mkdir -p "$ROOT/results"
+# Symlinks are listed (find does not follow them) and refused by the grader with a message.
+notebook=$(find "$ROOT/submission" -name '{assignment}.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)
+if [ -z "$notebook" ]; then
+    notebook=$(find "$ROOT/submission" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)
+fi
 if [ -z "$notebook" ]; then
     printf '%s\\n' '{{"score": 0, "output": "No .ipynb file was submitted: upload your {assignment}.ipynb notebook.", "tests": []}}' > "$ROOT/results/results.json"
     exit 0
 fi
-for candidate in $(find "$ROOT/submission" -name '{assignment}.ipynb' | sort); do notebook="$candidate"; break; done
-"$RNNKIT" grade "$notebook" --assignment {assignment} --results "$ROOT/results/results.json" --feedback "$ROOT/results/feedback.html"
+"$RNNKIT" grade "$notebook" --assignment {assignment} --submission-dir "$ROOT/submission" --isolation strong \\
+    --results "$ROOT/results/results.json" --feedback "$ROOT/results/feedback.html"
 """
 
 # What the zip carries from the repository (the assignment's own solution is added separately).
 INCLUDE = ["pyproject.toml", "README.md", "nbgrader_config.py", "rnnkit", "autograder/rnnkit_grader"]
 
 
-def build_zip(assignment_id, out_path):
-    """Write the autograder zip for assignment_id to out_path and return its path."""
+def build_zip(assignment_id, out_path, isolation="strong"):
+    """Write the autograder zip for assignment_id to out_path and return its path.
+
+    Its run_autograder refuses to grade where bubblewrap cannot run, unless built with
+    isolation="weak" (or RNNKIT_ISOLATION=weak is set where it runs).
+    """
     assignment = assignments.get(assignment_id)
     root = assignments.ROOT
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         _add_executable(zf, "setup.sh", SETUP_SH)
-        _add_executable(zf, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment_id))
+        _add_executable(zf, "run_autograder", RUN_AUTOGRADER.format(
+            assignment=assignment_id, isolation='export RNNKIT_ISOLATION=weak  # built with --isolation weak\n' if isolation == "weak" else ""))
         for item in INCLUDE:
             path = root / item
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
