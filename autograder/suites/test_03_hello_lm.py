@@ -146,35 +146,41 @@ def test_make_hello_data_targets(student):
 # ---- build_hello_model (15 points) -----------------------------------------------------
 
 
+def suite_weights(shapes):
+    """Weights the suite chooses for a model of the kit's shapes (so outputs can't be matched without computing)."""
+    rng = np.random.default_rng(99)
+    return [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in shapes]
+
+
 def probe_inputs(batch, time, seed):
     return np.eye(5, dtype=np.float32)[np.random.default_rng(seed).integers(0, 5, size=(batch, time))]
 
 
 def check_built(student, reference, memo, hidden, cell, batch, time, seed=0):
-    """build_hello_model(hidden, cell) computes what one `cell` layer and Dense(5) compute with its weights."""
+    """build_hello_model(hidden, cell) computes what one `cell` layer and Dense(5) compute, with weights the suite loads."""
     key = ("build", hidden, cell, batch, time)
     if key not in memo:
         memo[key] = None
         x = probe_inputs(batch, time, seed)
-        got = student.probe("hello.build", "build_hello_model", builder="build_hello_model", args=[hidden, cell], x=x)
+        want = reference.probe("hello.kit_shapes", cell=cell, hidden=hidden)
+        weights = suite_weights(want)
+        got = student.probe("hello.build", "build_hello_model", builder="build_hello_model", args=[hidden, cell], x=x, weights=weights)
         call = f"build_hello_model({hidden}, {cell!r})"
         out = got.get("outputs") if isinstance(got, dict) else None
         if not isinstance(out, np.ndarray) or out.shape != (batch, time, 5):
             shape = tuple(out.shape) if isinstance(out, np.ndarray) else checks.describe(out)
             hint = " Keep every time step: return_sequences=True." if isinstance(out, np.ndarray) and out.shape == (batch, 5) else ""
             checks.fail(f"{call} maps ({batch}, {time}, 5) inputs to {shape}, expected ({batch}, {time}, 5).{hint}")
-        weights = got.get("weights")
-        want = reference.probe("hello.kit_shapes", cell=cell, hidden=hidden)
-        shapes = [list(np.shape(w)) for w in weights] if isinstance(weights, list) else None
-        if shapes != want or not all(isinstance(w, np.ndarray) and w.dtype.kind == "f" and np.all(np.isfinite(w)) for w in weights):
-            params = sum(int(np.prod(s)) for s in shapes) if shapes else 0
+        shapes = got.get("shapes")
+        if shapes != want:
+            params = sum(int(np.prod(s)) for s in shapes) if isinstance(shapes, list) and all(isinstance(s, list) for s in shapes) else 0
             expected = sum(int(np.prod(s)) for s in want)
-            how = "no weights" if not shapes else (f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,")
+            how = "no weights" if not params else (f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,")
             checks.fail(f"{call} has {how} one {cell.upper()} layer of {hidden} units followed by Dense(5). Layers: {got.get('layers')}.")
-        kit = reference.probe("hello.kit_outputs", weights=[w.astype(np.float32) for w in weights], x=x, cell=cell, hidden=hidden)["outputs"]
+        kit = reference.probe("hello.kit_outputs", weights=weights, x=x, cell=cell, hidden=hidden)["outputs"]
         if not np.allclose(out, kit, rtol=1e-4, atol=1e-5):
             checks.fail(
-                f"{call}: with its own weights, the model's outputs are not those of one {cell.upper()} layer (return_sequences=True) "
+                f"{call}: with weights of those shapes loaded, the model's outputs are not those of one {cell.upper()} layer (return_sequences=True) "
                 "followed by Dense(5) on one-hot inputs; the model should return logits (no softmax, no extra layers)."
             )
         memo[key] = True

@@ -86,14 +86,16 @@ def test_input_param_counts(student, V, E, H):
 
 
 def check_built(student, reference, memo, V, E, H, cell, ids, projection=None):
-    """build_embedding_lm(V, E, H, cell) computes what Embedding, one `cell` layer and Dense(V) compute with its weights.
+    """build_embedding_lm(V, E, H, cell) computes what Embedding, one `cell` layer and Dense(V) compute, with weights the suite loads.
 
     Returns the student's result and the kit model's (outputs, and gradients when a projection is given)."""
     key = ("build", V, E, H, cell, projection is not None)
     if key not in memo:
         memo[key] = None
         call = f"build_embedding_lm({V}, {E}, {H}, {cell!r})"
-        got = student.probe("hello.build", "build_embedding_lm", builder="build_embedding_lm", args=[V, E, H, cell], x=ids, projection=projection)
+        want = reference.probe("hello.kit_shapes", cell=cell, hidden=H, embed_dim=E, vocab_size=V)
+        weights = suite_weights(want)
+        got = student.probe("hello.build", "build_embedding_lm", builder="build_embedding_lm", args=[V, E, H, cell], x=ids, weights=weights, projection=projection)
         out = got.get("outputs") if isinstance(got, dict) else None
         want_shape = ids.shape + (V,)
         if not isinstance(out, np.ndarray) or out.shape != want_shape:
@@ -102,26 +104,30 @@ def check_built(student, reference, memo, V, E, H, cell, ids, projection=None):
         layers = got.get("layers")
         if not isinstance(layers, list) or "Embedding" not in layers:
             checks.fail(f"build_embedding_lm: the model has no keras.layers.Embedding (layers: {layers}).")
-        weights = got.get("weights")
-        want = reference.probe("hello.kit_shapes", cell=cell, hidden=H, embed_dim=E, vocab_size=V)
-        shapes = [list(np.shape(w)) for w in weights] if isinstance(weights, list) else None
-        if shapes != want or not all(isinstance(w, np.ndarray) and w.dtype.kind == "f" and np.all(np.isfinite(w)) for w in weights):
-            params = sum(int(np.prod(s)) for s in shapes) if shapes else 0
+        shapes = got.get("shapes")
+        if shapes != want:
+            params = sum(int(np.prod(s)) for s in shapes) if isinstance(shapes, list) and all(isinstance(s, list) for s in shapes) else 0
             expected = sum(int(np.prod(s)) for s in want)
-            how = "no weights" if not shapes else (f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,")
+            how = "no weights" if not params else (f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,")
             checks.fail(f"{call} has {how} an Embedding {V}x{E}, one {cell.upper()} of {H} units and Dense({V}). Layers: {layers}.")
         kit = reference.probe(
-            "hello.kit_outputs", weights=[w.astype(np.float32) for w in weights], x=ids, cell=cell, hidden=H, embed_dim=E, vocab_size=V, projection=projection
+            "hello.kit_outputs", weights=weights, x=ids, cell=cell, hidden=H, embed_dim=E, vocab_size=V, projection=projection
         )
         if not np.allclose(out, kit["outputs"], rtol=1e-4, atol=1e-5):
             checks.fail(
-                f"{call}: with its own weights, the model's outputs are not those of Embedding, one {cell.upper()} layer "
+                f"{call}: with weights of those shapes loaded, the model's outputs are not those of Embedding, one {cell.upper()} layer "
                 f"(return_sequences=True) and Dense({V}); the model should return logits (no softmax, no extra layers)."
             )
         memo[key] = (got, kit)
     if memo[key] is None:
         checks.fail(f"build_embedding_lm({V}, {E}, {H}, {cell!r}) does not build the model yet (see the build tests).")
     return memo[key]
+
+
+def suite_weights(shapes):
+    """Weights the suite chooses for a model of the kit's shapes (so outputs can't be matched without computing)."""
+    rng = np.random.default_rng(99)
+    return [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in shapes]
 
 
 def build_ids(batch=3, time=5, V=7):

@@ -82,16 +82,20 @@ def sample_error(namespace, model, temperature):
     return ""
 
 
-def build(namespace, builder, args, x, projection=None):
-    """What builder(*args) builds: its layers' class names, its own (initial) weights, its
-    outputs on x and, given a projection, the gradients of sum(outputs * projection) with
-    respect to its trainable variables (dense), in the order of get_weights()."""
+def build(namespace, builder, args, x, weights=None, projection=None):
+    """What builder(*args) builds: its layers' class names and its weights' shapes; then, with the
+    given weights loaded (when their shapes are the model's), its outputs on x and, given a
+    projection, the gradients of sum(outputs * projection) with respect to its trainable
+    variables (dense), in the order of get_weights()."""
     model = namespace[builder](*args)
     x = np.asarray(x)
-    if projection is None:
+    out = model(x)
+    shapes = [list(np.shape(w)) for w in model.get_weights()]
+    if weights is not None and shapes == [list(np.shape(w)) for w in weights]:
+        model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
         out = model(x)
-        grads = None
-    else:
+    grads = None
+    if projection is not None:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
@@ -100,7 +104,7 @@ def build(namespace, builder, args, x, projection=None):
         grads = [None if g is None else np.asarray(tf.convert_to_tensor(g)) for g in tape.gradient(total, model.trainable_variables)]
     return {
         "layers": [type(layer).__name__ for layer in model.layers],
+        "shapes": shapes,
         "outputs": np.asarray(out),
-        "weights": _weights(model),
         "grads": grads,
     }
