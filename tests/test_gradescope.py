@@ -71,3 +71,50 @@ def test_run_autograder_without_a_notebook(autograder_root):
     data = run_autograder(autograder_root, None)
     check_results_schema(data)
     assert data["score"] == 0 and "No .ipynb" in data["output"]
+
+
+def _run_raw(root, env_extra=None):
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), RNNKIT_BIN=str(Path(sys.executable).with_name("rnnkit")), RNNKIT_ROOT=str(root / "source"), **(env_extra or {}))
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=600)
+    return done, json.loads((root / "results" / "results.json").read_text())
+
+
+def _fresh_submission(root):
+    shutil.rmtree(root / "submission", ignore_errors=True)
+    shutil.rmtree(root / "results", ignore_errors=True)
+    (root / "submission").mkdir()
+    return root / "submission"
+
+
+def test_run_autograder_refuses_a_symlink_to_the_shipped_solution(autograder_root):
+    """The zip ships the solution at a fixed path: a submitted link to it scores 0, with a message."""
+    submission = _fresh_submission(autograder_root)
+    (submission / f"{A}.ipynb").symlink_to(autograder_root / "source" / "solutions" / A / f"{A}.ipynb")
+    done, data = _run_raw(autograder_root)
+    assert done.returncode == 0, done.stderr
+    check_results_schema(data)
+    assert data["score"] == 0 and "symbolic link" in data["output"]
+
+
+def test_run_autograder_ignores_a_symlinked_folder(autograder_root):
+    submission = _fresh_submission(autograder_root)
+    (submission / "work").symlink_to(autograder_root / "source" / "solutions" / A)
+    done, data = _run_raw(autograder_root)
+    check_results_schema(data)
+    assert data["score"] == 0
+
+
+def test_run_autograder_refuses_without_strong_isolation(autograder_root):
+    submission = _fresh_submission(autograder_root)
+    shutil.copy(ROOT / "examples" / "submissions" / A / "correct.ipynb", submission / f"{A}.ipynb")
+    done, data = _run_raw(autograder_root, {"RNNKIT_NO_BWRAP": "1", "RNNKIT_ISOLATION": ""})
+    assert done.returncode != 0 and "refusing" in done.stderr
+    check_results_schema(data)
+    assert data["score"] == 0 and "not set up safely" in data["output"]
+
+
+def test_a_zip_built_for_weak_isolation_grades_without_bubblewrap(tmp_path):
+    zip_path = gradescope.build_zip(A, tmp_path / "weak.zip", isolation="weak")
+    with zipfile.ZipFile(zip_path) as zf:
+        assert "export RNNKIT_ISOLATION=weak" in zf.read("run_autograder").decode()
+        assert "bubblewrap" in zf.read("setup.sh").decode()
