@@ -67,3 +67,22 @@ def test_dask_cluster_gives_the_same_gradebook(tmp_path):
         _, todo, failures, _ = batch.run_batch(root, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
     assert len(todo) == 5 and not failures
     assert (tmp_path / "dask" / "gradebook.csv").read_text() == (tmp_path / "local" / "gradebook.csv").read_text()
+
+
+def test_dask_task_that_hangs_costs_only_its_submission(tmp_path):
+    """On Dask too, each task grades under a wall-clock limit in a process of its own."""
+    from distributed import LocalCluster
+
+    root = tmp_path / "course" / "submitted"
+    for student, source in (("correct", EXAMPLES / "correct.ipynb"), ("blank", EXAMPLES / "blank.ipynb")):
+        (root / student / A).mkdir(parents=True)
+        shutil.copy(source, root / student / A / f"{A}.ipynb")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        _, todo, failures, _ = batch.run_batch(
+            tmp_path / "course", tmp_path / "out", scheduler=cluster.scheduler_address, progress=False,
+            timeout=lambda job: 0.5 if job.student == "blank" else 300,
+        )
+    assert [job.student for job, _ in failures] == ["blank"]
+    assert gradebook(tmp_path / "out") == {"correct": 100, "blank": 0}
+    data = json.loads((tmp_path / "out" / A / "blank" / "results.json").read_text())
+    assert "longer than the batch allows" in data["output"] and data["extra_data"]["batch_error"] == "timeout"

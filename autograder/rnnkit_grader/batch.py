@@ -540,12 +540,62 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True,
 
 
 def grade_one_guarded(job, out, threads=None, timeout=None):
-    """Grade one job in its own supervised process (a Dask task): (job, score, max, seconds), or
-    raise JobFailed after writing the job's error result."""
-    outcomes = []
-    run_pool([job], out, 1, threads, lambda j, outcome: outcomes.append(outcome), timeout=timeout)
-    if not outcomes:
-        raise JobFailed("the grading did not report back", "error")
-    if isinstance(outcomes[0], BaseException):
-        raise outcomes[0]
-    return outcomes[0]
+    """Grade one job in a process of its own, under its wall-clock limit (a Dask task, whose own
+    process may not have multiprocessing children): (job, score, max, seconds), or raise JobFailed
+    after writing the job's error result."""
+    import subprocess
+
+    limit = job_timeout(job) if timeout is None else (timeout(job) if callable(timeout) else float(timeout))
+    request = json.dumps({"job": dataclasses.asdict(job), "out": str(out), "threads": threads})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit_grader.batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        stdout, _ = proc.communicate(request, timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        failure = JobFailed(f"grading took longer than the batch allows ({limit:.0f} s) and was stopped; nothing of it was graded", "timeout")
+    else:
+        try:
+            answer = json.loads(stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            answer = None
+        if isinstance(answer, list) and answer and answer[0] == "ok":
+            return (job, *answer[1:])
+        if isinstance(answer, list) and len(answer) == 3:
+            failure = JobFailed(answer[1], answer[2])
+        else:
+            failure = JobFailed(f"the process grading this submission died ({_describe_death(proc.returncode)}); nothing of it was graded", "died")
+    with contextlib.suppress(Exception):
+        write_error_result(job, out, str(failure), failure.kind)
+    raise failure
+
+
+def _one_job_main():
+    """`python -m rnnkit_grader.batch`: grade the one job described on stdin; one JSON line on stdout."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    request = json.loads(sys.stdin.read())
+    job = Job(**request["job"])
+    try:
+        _, score, max_score, seconds = grade_job(job, request["out"], request["threads"])
+        answer = ["ok", score, max_score, seconds]
+    except MemoryError:
+        answer = ["error", "the grader ran out of memory on this submission", "memory"]
+    except Exception as exc:
+        answer = ["error", f"grader error: {type(exc).__name__}: {clip(str(exc), 2000)}", "error"]
+    finally:
+        close_references()
+    print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    _one_job_main()
