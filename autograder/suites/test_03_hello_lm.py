@@ -81,12 +81,13 @@ def mismatch(got, want):
 @pytest.mark.points(5)
 def test_encode_values(student):
     """indices into VOCAB, as int32"""
-    got = checks.array(student.call("encode", "hello"), "encode", 'encode("hello")', shape=(5,))
-    if got.dtype != np.int32:
-        checks.fail(f"encode: the result has dtype {got.dtype}; the contract says int32 (np.array(ids, dtype=np.int32)).")
-    if got.tolist() != [0, 2, 3, 3, 4]:
-        wrong = [i for i, (g, c) in enumerate(zip(got.tolist(), "hello")) if g != VOCAB.index(c)]
-        checks.fail(f'encode("hello") gave {got.tolist()}: the ids at positions {wrong} are not the characters\' positions in VOCAB = {VOCAB}.')
+    for text in ("hello", "".join(np.random.default_rng(3).choice(VOCAB, size=9))):  # two texts, so that no fixed answer passes
+        got = checks.array(student.call("encode", text), "encode", f"encode({text!r})", shape=(len(text),))
+        if got.dtype != np.int32:
+            checks.fail(f"encode: the result has dtype {got.dtype}; the contract says int32 (np.array(ids, dtype=np.int32)).")
+        wrong = [i for i, (g, c) in enumerate(zip(got.tolist(), text)) if g != VOCAB.index(c)]
+        if wrong:
+            checks.fail(f"encode({text!r}) gave {got.tolist()}: the ids at positions {wrong} are not the characters' positions in VOCAB = {VOCAB}.")
 
 
 @pytest.mark.unit("encode")
@@ -244,6 +245,18 @@ def student_step(student, spec, memo):
     return memo["step"]
 
 
+def second_step(student, reference, memo):
+    """train_step's loss on a second kit model (so that no fixed number passes the loss test): (got, want)."""
+    if "step2" not in memo:
+        memo["step2"] = None
+        other = reference.probe("hello.model_spec", seed=4)
+        got = student.probe("hello.train_step", "train_step", model=other, x=X, y=Y)
+        memo["step2"] = ({"loss": number(got.get("loss")), "weights": trained_weights(got, other, "train_step")}, reference.probe("hello.train_step", model=other, x=X, y=Y))
+    if memo["step2"] is None:
+        checks.fail("train_step: the call failed on a second model (see the loss test).")
+    return memo["step2"]
+
+
 def step_loss_ok(got, want):
     return got["loss"] is not None and math.isclose(got["loss"], number(want["loss"]), rel_tol=1e-5)
 
@@ -265,6 +278,9 @@ def test_train_step_loss(student, reference, spec, memo):
         moved = any(not np.allclose(a, b) for a, b in zip(got["weights"], spec["weights"]))
         error = abs(got["loss"] - number(want["loss"])) / max(abs(number(want["loss"])), 1e-12)
         checks.fail(f"train_step returned a loss {error:.1%} away from the mean cross-entropy before the update. {step_hint(got['loss'], variants, moved)}")
+    got2, want2 = second_step(student, reference, memo)
+    if not step_loss_ok(got2, want2):
+        checks.fail("train_step: the loss is right for one model but not for another; compute it from the model's logits for the batch you are given.")
 
 
 @pytest.mark.unit("train_step")
@@ -314,21 +330,22 @@ def curve_departure(losses, want):
 @pytest.mark.points(7)
 def test_train_loss_curve(student, reference, spec):
     """Adam at the given rate: the loss curve matches the reference's"""
-    got = student.probe("hello.train", "train", model=spec, x=X, y=Y, steps=CURVE_STEPS)
-    want = [number(v) for v in reference.probe("hello.train", model=spec, x=X, y=Y, steps=CURVE_STEPS)["losses"]]
-    losses = [number(v) for v in got.get("losses", [])]
-    if len(losses) != CURVE_STEPS or any(v is None for v in losses):
-        checks.fail(f"train(..., steps={CURVE_STEPS}) returned {len(losses)} losses; expected {CURVE_STEPS} numbers, one per step.")
-    if not np.allclose(losses, want, rtol=1e-3, atol=1e-5):
-        first, error = curve_departure(losses, want)
-        hint = ""
-        if np.allclose(losses, losses[0]):
-            hint = " The loss never changes: are the updates applied?"
-        elif np.allclose(losses, reference.probe("hello.train_fresh_optimizer_each_step", model=spec, x=X, y=Y, steps=CURVE_STEPS), rtol=1e-3, atol=1e-5):
-            hint = " A new Adam is made for every step, which resets its moment estimates: make one optimizer in train and reuse it."
-        elif first is not None and first > 0:
-            hint = " The first steps agree: check the learning rate and that one Adam optimizer is reused."
-        checks.fail(f"train: the loss curve departs from the reference's at step {first} (off by {error:.1%}).{hint}")
+    for model in (spec, reference.probe("hello.model_spec", seed=4)):  # two starts, so that no fixed curve passes
+        got = student.probe("hello.train", "train", model=model, x=X, y=Y, steps=CURVE_STEPS)
+        want = [number(v) for v in reference.probe("hello.train", model=model, x=X, y=Y, steps=CURVE_STEPS)["losses"]]
+        losses = [number(v) for v in got.get("losses", [])]
+        if len(losses) != CURVE_STEPS or any(v is None for v in losses):
+            checks.fail(f"train(..., steps={CURVE_STEPS}) returned {len(losses)} losses; expected {CURVE_STEPS} numbers, one per step.")
+        if not np.allclose(losses, want, rtol=1e-3, atol=1e-5):
+            first, error = curve_departure(losses, want)
+            hint = ""
+            if np.allclose(losses, losses[0]):
+                hint = " The loss never changes: are the updates applied?"
+            elif np.allclose(losses, reference.probe("hello.train_fresh_optimizer_each_step", model=model, x=X, y=Y, steps=CURVE_STEPS), rtol=1e-3, atol=1e-5):
+                hint = " A new Adam is made for every step, which resets its moment estimates: make one optimizer in train and reuse it."
+            elif first is not None and first > 0:
+                hint = " The first steps agree: check the learning rate and that one Adam optimizer is reused."
+            checks.fail(f"train: the loss curve departs from the reference's at step {first} (off by {error:.1%}).{hint}")
 
 
 @pytest.mark.unit("train")
@@ -351,28 +368,30 @@ def test_train_learns_ihello(student, reference, seed):
 @pytest.mark.points(5)
 def test_predict_text_single(student, reference):
     """greedy decode of every position: a string for a batch of one"""
-    model = reference.probe("hello.model_spec", seed=5, logit_scale=4.0)
-    want = text_of(reference.probe("hello.logits", model=model, x=X))
-    got = student.probe("hello.predict_text", "predict_text", model=model, x=X)
-    if not isinstance(got, str):
-        checks.fail(f"predict_text should return a string for a batch of one, got {checks.describe(got)}.")
-    if got != want:
-        checks.fail(f"predict_text gave {got!r}: positions {mismatch(got, want)} are not the argmax of the logits there.")
+    for seed in (5, 8):  # two models, so that no fixed text passes
+        model = reference.probe("hello.model_spec", seed=seed, logit_scale=4.0)
+        want = text_of(reference.probe("hello.logits", model=model, x=X))
+        got = student.probe("hello.predict_text", "predict_text", model=model, x=X)
+        if not isinstance(got, str):
+            checks.fail(f"predict_text should return a string for a batch of one, got {checks.describe(got)}.")
+        if got != want:
+            checks.fail(f"predict_text gave {got!r}: positions {mismatch(got, want)} are not the argmax of the logits there.")
 
 
 @pytest.mark.unit("predict_text")
 @pytest.mark.points(5)
 def test_predict_text_batch(student, reference):
     """a list of strings for a batch of several"""
-    model = reference.probe("hello.model_spec", seed=6, logit_scale=4.0)
     x = np.concatenate([one_hot(ids) for ids in ([0, 1, 2], [3, 3, 4], [4, 2, 0])])
-    want = [text_of(row) for row in reference.probe("hello.logits", model=model, x=x)]
-    got = student.probe("hello.predict_text", "predict_text", model=model, x=x)
-    if not isinstance(got, (list, tuple)) or len(got) != 3 or not all(isinstance(t, str) for t in got):
-        checks.fail(f"predict_text on a batch of 3 should return a list of 3 strings, got {checks.describe(got)}.")
-    if list(got) != want:
-        rows = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
-        checks.fail(f"predict_text on a batch of 3 gave {list(got)!r}: rows {rows} are not the argmax of their logits.")
+    for seed in (6, 9):  # two models, so that no fixed list passes
+        model = reference.probe("hello.model_spec", seed=seed, logit_scale=4.0)
+        want = [text_of(row) for row in reference.probe("hello.logits", model=model, x=x)]
+        got = student.probe("hello.predict_text", "predict_text", model=model, x=x)
+        if not isinstance(got, (list, tuple)) or len(got) != 3 or not all(isinstance(t, str) for t in got):
+            checks.fail(f"predict_text on a batch of 3 should return a list of 3 strings, got {checks.describe(got)}.")
+        if list(got) != want:
+            rows = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+            checks.fail(f"predict_text on a batch of 3 gave {list(got)!r}: rows {rows} are not the argmax of their logits.")
 
 
 # ---- sample_text (15 points) -----------------------------------------------------------
