@@ -49,9 +49,21 @@ def test_char_rnn_reference_perplexity_under_the_bound(char_suite, char_referenc
 
 def test_time_series_reference_mse_and_limit(series_suite, series_reference):
     s = series_suite
-    start = series_reference.probe("timeseries.kit_weights", units=10, num_layers=2, seed=s.SEED)
-    test_mse, _ = s.mse(s.kit_training(series_reference, start, unit=False)["predictions"], "train_forecaster")
+    start = series_reference.probe("timeseries.kit_spec", units=10, num_layers=2, seed=s.SEED)
+    test_mse = s.reference_mse(series_reference, start)
     assert abs(test_mse - s.CALIBRATED_MSE) <= 0.15 * s.CALIBRATED_MSE, (
         f"the reference's test MSE moved: {test_mse:.5f} now, {s.CALIBRATED_MSE} when calibrated; update the figures next to MSE_FACTOR"
     )
     assert s.MSE_FACTOR * test_mse < s.NAIVE_MSE, "the limit must be stricter than the naive forecast 'next = current'"
+
+
+def test_time_series_evaluation_inputs_hold_no_answer(series_suite):
+    """No test target lies inside any window the evaluation reads (test or training windows)."""
+    s = series_suite
+    read = set()
+    for start in list(range(s.SPLIT - s.WINDOW)) + list(s.TEST_STARTS):
+        read.update(range(start, start + s.WINDOW))
+    targets = set(int(t) for t in s.TEST_STARTS + s.WINDOW)
+    assert len(targets) == s.N_TEST and not targets & read
+    assert np.allclose(s.Y_TEST[:, 0], s.SERIES[s.TEST_STARTS + s.WINDOW])
+    assert np.allclose(s.X_TEST[:, :, 0], s.SERIES[s.TEST_STARTS[:, None] + np.arange(s.WINDOW)])

@@ -1,10 +1,16 @@
-"""Child-side probes for 07_time_series: build, train and run forecasters.
+"""Child-side probes for 07_time_series: run the student's units and hand back what they made.
 
-The kit's own forecaster (`kit_model`) is two SimpleRNN layers and Dense(1) made from
-Keras's layers, so `train_forecaster` can be graded on a model that the student's
-`build_forecaster` did not make. `known_model` predicts a fixed function of its window,
-so the grader can work out what `forecast` must return. Every probe returns plain data
-(arrays, numbers, strings); the grader decides.
+Nothing here builds, trains or scores a forecaster the way the graded units do. The
+kit's own forecaster (for grading `train_forecaster` on a model the student's
+`build_forecaster` did not make) is built in the reference child
+(rnnkit_grader.reference.timeseries) and arrives here as data, a Keras config from
+model.to_json() and weights, rebuilt with keras.models.model_from_json (Keras's code,
+not the kit's). What goes back is raw: the losses as returned, the trained weights,
+the built model as a config and weights, the forecast values. The reference child
+rebuilds and measures models (shapes, weight counts, predictions on held-out windows
+that never reach this process), and the suite, in the grader, computes every figure.
+`known_model` predicts a fixed function of its window, so the grader can work out
+what `forecast` must return; it is a probe model, not a forecaster.
 """
 
 import numpy as np
@@ -28,88 +34,43 @@ def _numbers(value):
     return value
 
 
-def _max_change(before, after):
-    return float(max((np.max(np.abs(a - b)) for a, b in zip(before, after)), default=0.0))
+def _model(model):
+    """The model described by {"json": model.to_json(), "weights": [...]}."""
+    built = _keras().models.model_from_json(model["json"])
+    built.set_weights([np.asarray(w, dtype=np.float32) for w in model["weights"]])
+    return built
 
 
-def kit_model(units=10, num_layers=2):
-    """num_layers SimpleRNN layers of `units` units (the last keeps only its last step), then Dense(1)."""
-    keras = _keras()
-    inputs = keras.Input(shape=(None, 1))
-    hidden = inputs
-    for layer in range(num_layers):
-        hidden = keras.layers.SimpleRNN(units, return_sequences=layer < num_layers - 1)(hidden)
-    return keras.Model(inputs, keras.layers.Dense(1)(hidden))
+def _type_name(value):
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def kit_weights(namespace, units, num_layers, seed):
-    """The initial weights of the kit's forecaster built after set_random_seed(seed)."""
-    _keras().utils.set_random_seed(seed)
-    return [np.asarray(w) for w in kit_model(units, num_layers).get_weights()]
-
-
-def train_kit_model(namespace, weights, x, y, x_eval, epochs, learning_rate, seed, units=10, num_layers=2):
-    """Student's train_forecaster on the kit's forecaster started from `weights`.
-
-    Returns what it returned ("losses"), the trained model's predictions for x_eval
-    ("predictions", shape (len(x_eval), 1)) and how far the weights moved ("weight_change").
-    """
-    keras = _keras()
-    model = kit_model(units, num_layers)
-    model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
-    keras.utils.set_random_seed(seed)
-    losses = namespace["train_forecaster"](model, np.asarray(x, np.float32), np.asarray(y, np.float32), epochs=epochs, learning_rate=learning_rate)
-    return {
-        "losses": _numbers(losses),
-        "predictions": np.asarray(model.predict(np.asarray(x_eval, np.float32), verbose=0, batch_size=256)),
-        "weight_change": _max_change(weights, model.get_weights()),
-    }
-
-
-def built_model(namespace, units, num_layers, kind, windows=(20,), with_weights=False):
-    """What build_forecaster(units, num_layers, kind) makes: type, weights count, layers, and
-    the output shape (or the error) for a batch of 3 windows of each length in `windows`."""
-    keras = _keras()
-    keras.utils.set_random_seed(0)
+def built_model(namespace, units, num_layers, kind):
+    """What build_forecaster(units, num_layers, kind) returned, as data: its type, its Keras
+    config (model.to_json(), or why that failed) and its weights."""
+    _keras().utils.set_random_seed(0)
     model = namespace["build_forecaster"](units=units, num_layers=num_layers, kind=kind)
-    info = {"type": type(model).__name__, "is_model": isinstance(model, keras.Model)}
-    if not info["is_model"]:
-        return info
-    info["params"] = int(model.count_params())
-    info["layers"] = [type(layer).__name__ for layer in model.layers]
-    info["outputs"] = {}
-    rng = np.random.default_rng(0)
-    for length in windows:
-        try:
-            out = model(rng.standard_normal((3, length, 1)).astype(np.float32), training=False)
-            info["outputs"][str(length)] = list(np.shape(out))
-        except Exception as exc:  # a model fixed to one window length
-            info["outputs"][str(length)] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-    if with_weights:
+    info = {"type": _type_name(model), "json": None, "json_error": None, "weights": None}
+    try:
+        info["json"] = model.to_json()
+    except Exception as exc:  # not a Keras model, or one Keras can't describe
+        info["json_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    try:
         info["weights"] = [np.asarray(w) for w in model.get_weights()]
+    except Exception:
+        pass
     return info
 
 
-def train_built_model(namespace, units, num_layers, kind, weights, x, y, x_eval, epochs, learning_rate, seed):
-    """The kit's training (Adam, MSE, shuffled batches of 32) on build_forecaster's model.
-
-    When the model's weights have the shapes of `weights` (the reference model's initial
-    weights) they are copied in, so a model like the reference starts where it started.
-    """
+def train_given_model(namespace, model, x, y, epochs, learning_rate, seed):
+    """Student's train_forecaster on the given model ({"json", "weights"}): what it returned
+    ("losses") and the weights it left the model with ("weights")."""
     keras = _keras()
+    built = _model(model)
     keras.utils.set_random_seed(seed)
-    model = namespace["build_forecaster"](units=units, num_layers=num_layers, kind=kind)
-    own = model.get_weights()
-    copied = len(own) == len(weights) and all(np.shape(a) == np.shape(b) for a, b in zip(own, weights))
-    if copied:
-        model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
-    keras.utils.set_random_seed(seed)
-    model.fit(np.asarray(x, np.float32), np.asarray(y, np.float32), epochs=epochs, batch_size=32, shuffle=True, verbose=0)
-    return {
-        "predictions": np.asarray(model.predict(np.asarray(x_eval, np.float32), verbose=0, batch_size=256)),
-        "copied_weights": bool(copied),
-    }
+    losses = namespace["train_forecaster"](built, np.asarray(x, np.float32), np.asarray(y, np.float32), epochs=epochs, learning_rate=learning_rate)
+    return {"losses": _numbers(losses), "weights": [np.asarray(w) for w in built.get_weights()]}
 
 
 def known_model(coefficients):

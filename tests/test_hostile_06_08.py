@@ -1,0 +1,138 @@
+"""Hostile submissions for 06_char_rnn, 07_time_series and 08_seq2seq: kit code and probes can't be turned into points.
+
+Each notebook is a blank submission (every unit raises NotImplementedError) plus code
+that (a) looks for the kit's own implementations in every kit module it can import
+(the probes, the public library, the reference-only package) and uses whatever it
+finds, (b) replaces probe functions, the child's probe lookup and Keras functions, at
+cell level and from inside a unit, so that what the child hands back looks like a
+correct answer, and (c) for 07 reads the answers out of the evaluation inputs it is
+given (overlapping windows hold the next window's target). Each must score no more
+than the blank notebook (0) on the units it attacks. Attacks on different units share
+one notebook: a TensorFlow grading takes half a minute.
+"""
+
+import pytest
+
+from conftest import by_unit, messages
+from rnnkit_grader.runner import grade_notebook
+
+# (a) every kit module the student's interpreter can import, searched for the kit's implementations
+KIT_SCAN = '''
+import importlib, pkgutil, sys
+
+def _kit_modules():
+    found = []
+    for package in ("rnnkit_child.probes", "rnnkit", "rnnkit_grader.reference", "rnnkit_grader", "rnnkit_child"):
+        try:
+            pkg = importlib.import_module(package)
+        except Exception:
+            continue
+        found.append(pkg)
+        for info in pkgutil.iter_modules(getattr(pkg, "__path__", [])):
+            try:
+                found.append(importlib.import_module(f"{package}.{info.name}"))
+            except Exception:
+                pass
+    return found
+
+def _kit_function(*names):
+    for module in _kit_modules():
+        for name in names:
+            func = getattr(module, name, None)
+            if callable(func):
+                return func
+    return None
+'''
+
+
+def blank(unit):
+    return f"def {unit}(*args, **kwargs):\n    raise NotImplementedError()\n"
+
+
+def grade(submission, assignment, replace):
+    return grade_notebook(submission(assignment, replace=replace), assignment)
+
+
+def assert_blank(result, units):
+    scores = by_unit(result)
+    for unit in units:
+        assert scores[unit][0] == 0, f"{unit}: {scores[unit]}\n{messages(result, unit)}"
+
+
+# ---- 07_time_series ----------------------------------------------------------------------
+
+TS_BUILD = KIT_SCAN + '''
+import numpy as np
+import keras
+import rnnkit_child.probes.timeseries as _probes
+
+# (b) a probe that reports a correct model without building one (the shape and weight-count tests),
+# and Keras made to agree
+def _fake_built(namespace, units=10, num_layers=2, kind="rnn", windows=(20,), **kwargs):
+    return {"type": "keras.src.models.functional.Functional", "is_model": True, "params": 341 if num_layers == 2 else 131,
+            "layers": ["InputLayer", "SimpleRNN", "SimpleRNN", "Dense"], "outputs": {str(w): [3, 1] for w in windows},
+            "json": "{}", "json_error": None, "weights": []}
+_probes.built_model = _fake_built
+keras.Model.count_params = lambda self: 341
+
+def build_forecaster(units=10, num_layers=2, kind="rnn"):
+    # (a) the kit's forecaster, wherever it is
+    kit = _kit_function("kit_model", "_kit_model", "build_forecaster", "forecaster")
+    if kit is not None:
+        return kit(units, num_layers)
+    raise NotImplementedError()
+'''
+
+TS_TRAIN = KIT_SCAN + '''
+import numpy as np
+import rnnkit_child.probes.timeseries as _probes
+
+def _answers(x_eval):
+    # (c) overlapping windows: window i + 1 ends with window i's target
+    x_eval = np.asarray(x_eval, np.float32)
+    return np.concatenate([x_eval[1:, -1], x_eval[-1:, -1]]).reshape(-1, 1)
+
+def _fake_training(namespace, *args, **kwargs):
+    epochs = kwargs.get("epochs", 10)
+    start = kwargs.get("model", {}).get("weights") or kwargs.get("weights") or []
+    lr = kwargs.get("learning_rate", 0.01)
+    moved = [np.asarray(w, np.float32) + (0.0 if lr == 0 else 1e-3) for w in start]
+    out = {"losses": np.linspace(0.5, 0.014, epochs), "weights": moved, "weight_change": 0.0 if lr == 0 else 1e-3, "copied_weights": True}
+    if "x_eval" in kwargs:
+        out["predictions"] = _answers(kwargs["x_eval"])
+    return out
+
+_probes.train_given_model = _probes.train_kit_model = _probes.train_built_model = _fake_training
+
+def train_forecaster(model, x, y, epochs=20, learning_rate=0.01):
+    # (b) from inside the unit: every later probe request gets the fake
+    import rnnkit_child.serve as serve
+    serve.find_probe = lambda name: _fake_training
+    # (a) the kit's training, wherever it is
+    kit = _kit_function("kit_train", "train_built", "train_built_model", "fit_forecaster")
+    if kit is not None:
+        return kit({"train_forecaster": None, "build_forecaster": lambda **k: model}, 10, 2, "rnn", model.get_weights(), x, y, x, epochs, learning_rate, 0)
+    raise NotImplementedError()
+'''
+
+TS_FORECAST = '''
+import numpy as np
+import rnnkit_child.probes.timeseries as _probes
+
+# (b) a probe that returns an array of the right shape and dtype without forecasting
+_probes.forecast_known = lambda namespace, history, horizon, coefficients: np.zeros(horizon)
+
+def forecast(model, history, horizon):
+    raise NotImplementedError()
+'''
+
+
+def test_07_kit_code_and_faked_probes_earn_nothing(submission):
+    result = grade(submission, "07_time_series", {
+        "make_windows": blank("make_windows"),
+        "build_forecaster": TS_BUILD,
+        "train_forecaster": TS_TRAIN,
+        "forecast": TS_FORECAST,
+    })
+    assert_blank(result, ["build_forecaster", "train_forecaster", "forecast"])
+    assert result.score == 0, [(t.name, t.score) for t in result.tests if t.score]
