@@ -309,7 +309,12 @@ _probes.build = _build
 def build_hello_model(hidden_size=8, cell="rnn"):
     raise ValueError("no model")
 ''',
-    "train_step": unit_code("train_step", "return 0.0", "model, optimizer, x, y"),
+    # a constant float, after patching Keras so that the weights seem to move
+    "train_step": unit_code("train_step", "return 0.0", "model, optimizer, x, y", prefix='''
+import keras
+_get_weights = keras.Model.get_weights
+keras.Model.get_weights = lambda self: [w + 0.01 for w in _get_weights(self)]
+'''),
     # reaches for the kit's loops anywhere, then returns a falling curve without training
     "train": '''
 import importlib
@@ -349,7 +354,12 @@ def test_03_lazy_and_hostile_units_earn_nothing(submission):
 # ---- 04_embeddings: one notebook ----------------------------------------------------------
 
 EMBED_04 = {
-    "embedding_lookup": unit_code("embedding_lookup", "return np.zeros(np.shape(ids) + (np.shape(table)[1],), dtype=np.asarray(table).dtype)", "ids, table"),
+    # zeros, after patching NumPy's comparisons inside the unit
+    "embedding_lookup": unit_code(
+        "embedding_lookup",
+        "np.allclose = lambda *a, **k: True\nnp.eye = lambda n, *a, **k: np.zeros((n, n))\nreturn np.zeros(np.shape(ids) + (np.shape(table)[1],), dtype=np.asarray(table).dtype)",
+        "ids, table",
+    ),
     # the answer for the first hidden sizes, as if typed in from feedback
     "input_param_counts": unit_code("input_param_counts", "return 40, 52", "vocab_size, embed_dim, hidden_size"),
     "build_embedding_lm": '''
