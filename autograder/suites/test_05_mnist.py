@@ -43,7 +43,10 @@ from rnnkit_grader.runner import GraderBug
 # drawn with keras.utils.set_random_seed(RUN["weight_seed"]) and trains for RUN["epochs"]
 # epochs of the student's make_dataset(x, y, batch_size=128, shuffle=True, seed=s) with the
 # student's train_epoch and Adam, learning rate 3e-3 decayed to 0 by a cosine over the 96
-# updates; the grader measures the test accuracy from the logits the probe returns.
+# updates. The student's child gets the model as config JSON + weights and the training
+# data only; it returns the trained weights, the reference child computes their logits on
+# the test digits, and the grader compares them with the labels (measured_accuracy). The
+# reference's accuracy is measured the same way.
 #
 # The shuffling order alone moves the result of this budget by about 0.9 points (standard
 # deviation over orders), and a correct solution shuffles in its own way. So the student's
