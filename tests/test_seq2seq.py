@@ -4,6 +4,8 @@ calibrated threshold and known-model expectations, re-checked on the reference n
 The floor of the budgeted training run was calibrated by running the reference; the tests at
 the end re-run the reference exactly as the grader does, in a grading child, so a change to
 the notebook, the probe or a library that moves the exact match can't slip by silently.
+The reference's model makes the same trip as a student's: exported as data by the child
+probe, rebuilt, trained and decoded by rnnkit_grader.reference.seq2seq.
 """
 
 import doctest
@@ -106,7 +108,7 @@ def test_reference_clears_the_floor(suite, reference):
 def test_greedy_decoding_agrees_with_teacher_forcing_on_the_reference(suite, reference):
     """The suite scores the training model under teacher forcing; for the reference, greedy
     decoding through its encoder and decoder scores the same (DECODE_GAP is only slack)."""
-    run = reference.probe("seq2seq.training_run", **suite.run_kwargs(suite.SEED))
+    run = suite.reference_run(reference, suite.SEED)
     forced = suite.teacher_forced_exact_match(run["teacher_forced"], suite.EVAL_TARGETS)
     assert abs(exact_match(run["decoded"], suite.EVAL_TARGETS) - forced) <= 0.005
 
@@ -127,3 +129,11 @@ def test_suite_slips_differ_from_the_right_answer(suite):
         right = suite.simulate(sources, max_len)
         for mode in suite.SLIPS:
             assert not suite.same(suite.normalized(suite.simulate(sources, max_len, mode)), right), mode
+
+
+def test_the_kit_decoder_and_training_are_not_in_the_student_child():
+    """The kit's greedy loop and training run live only on the reference side."""
+    import rnnkit_child.probes.seq2seq as child
+
+    for name in ("kit_greedy", "_kit_greedy", "training_run", "known_next", "consistency", "shapes", "weight_sharing"):
+        assert not hasattr(child, name), name

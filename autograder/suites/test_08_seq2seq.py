@@ -17,6 +17,13 @@ may end with the END they stopped at (the notebook asks for the ids before END; 
 trailing END is stripped as `exact_match` does). The training run uses the kit's own
 decoder inputs and training loop, so it grades build_seq2seq alone, and the exact match
 is computed here from what comes back.
+
+Nothing that decides a grade is computed beside the student's code. The student's child
+hands back what build_seq2seq made as data (three Keras configs, the weights, which of
+train_model's weight variables the encoder and decoder hold: probes/seq2seq.py `export`),
+what shift_right returned and the ids greedy_decode wrote. The reference child
+(rnnkit_grader/reference/seq2seq.py) rebuilds the models, runs them, trains them and
+decodes with them; the held-out pairs of the training run never enter the student's child.
 """
 
 import numpy as np
@@ -27,8 +34,8 @@ from rnnkit_grader import checks
 
 # ---- the budgeted training run -------------------------------------------------------------
 #
-# build_seq2seq(VOCAB_SIZE, units=64) is built after keras.utils.set_random_seed(SEED) and
-# trained by the kit (probes/seq2seq.py `training_run`): Adam, learning rate 0.01 decayed to 0
+# build_seq2seq(VOCAB_SIZE, units=64) is built after keras.utils.set_random_seed(SEED), exported
+# as data, and trained by the kit in the reference child (reference/seq2seq.py `training_run`): Adam, learning rate 0.01 decayed to 0
 # by a cosine over the run, sparse cross-entropy on the logits with PAD targets weighted 0,
 # shuffled batches of 64, 4 epochs over 4,000 pairs of 1 to 5 digits (make_reversal_data seed
 # 101); exact match on 500 held-out pairs (seed 102). One TensorFlow thread, as in grading.
@@ -44,7 +51,6 @@ DATA_SEEDS = (101, 102)  # training pairs, held-out pairs
 FLOOR = 0.80
 DECODE_GAP = 0.02  # greedy decoding may trail train_model's teacher-forced exact match by this (they agree when consistent)
 CALIBRATED_MEAN = 0.952  # the reference's mean over seeds 0-4
-RUN_TIMEOUT = 120  # seconds for one student run (the reference takes about 15 s in the grader)
 
 
 def decoder_inputs(targets):
@@ -58,8 +64,9 @@ EVAL_SOURCES, EVAL_TARGETS = make_reversal_data(RUN["eval_size"], max_len=RUN["m
 
 
 def run_kwargs(seed=SEED):
+    """The training run's data and budget (the model comes separately, as an export)."""
     return dict(
-        vocab_size=VOCAB_SIZE, units=RUN["units"], sources=TRAIN_SOURCES, targets=TRAIN_TARGETS, decoder_inputs=decoder_inputs(TRAIN_TARGETS),
+        sources=TRAIN_SOURCES, targets=TRAIN_TARGETS, decoder_inputs=decoder_inputs(TRAIN_TARGETS),
         eval_sources=EVAL_SOURCES, eval_decoder_inputs=decoder_inputs(EVAL_TARGETS), epochs=RUN["epochs"], batch_size=RUN["batch_size"],
         learning_rate=RUN["learning_rate"], seed=seed, max_len=RUN["max_digits"] + 1,
     )
@@ -82,9 +89,47 @@ def budget_text():
     )
 
 
+def reference_run(reference, seed=SEED):
+    """The reference's build_seq2seq, exported and trained by the kit, both in the reference child."""
+    spec = reference.probe("seq2seq.export", vocab_size=VOCAB_SIZE, units=RUN["units"], seed=seed)
+    return reference.probe("seq2seq.training_run", spec=spec, **run_kwargs(seed))
+
+
 def reference_exact_matches(reference, seeds):
     """The reference's exact match (teacher forcing) for each seed (tests/test_seq2seq.py)."""
-    return [teacher_forced_exact_match(reference.probe("seq2seq.training_run", **run_kwargs(seed))["teacher_forced"], EVAL_TARGETS) for seed in seeds]
+    return [teacher_forced_exact_match(reference_run(reference, seed)["teacher_forced"], EVAL_TARGETS) for seed in seeds]
+
+
+@pytest.fixture(scope="module")
+def exports(student):
+    """build_seq2seq's models as data, by (vocab_size, units, seed), asked for once each."""
+    memo = {}
+
+    def get(vocab_size, units, seed=0):
+        key = (vocab_size, units, seed)
+        if key not in memo:
+            spec = student.probe("seq2seq.export", "build_seq2seq", vocab_size=vocab_size, units=units, seed=seed)
+            memo[key] = checked_export(spec)
+        return memo[key]
+
+    return get
+
+
+def checked_export(spec):
+    """The export's fields, with the types the reference child relies on, or a failure."""
+    if not isinstance(spec, dict) or not all(k in spec for k in ("types", "json", "json_errors", "weights", "paths", "shared")):
+        checks.fail(f"build_seq2seq: the grader could not read what build_seq2seq made ({checks.describe(spec)}).")
+    for key, size in (("types", 3), ("json", 3), ("json_errors", 3), ("weights", 3), ("paths", 3), ("shared", 2)):
+        if not isinstance(spec[key], list) or len(spec[key]) != size:
+            checks.fail(f"build_seq2seq: the grader could not read what build_seq2seq made ({key}).")
+    return spec
+
+
+def rebuilt(info):
+    """A reference-child answer about the student's models, or the failure it names."""
+    if isinstance(info, dict) and "error" in info:
+        checks.fail(f"build_seq2seq: {info['error']}")
+    return info
 
 
 # ---- shift_right (20 points) ---------------------------------------------------------------
@@ -158,10 +203,16 @@ def test_shift_right_keeps_dtype(student):
 @pytest.mark.unit("shift_right")
 @pytest.mark.points(2)
 def test_shift_right_leaves_its_input(student):
-    """targets is not modified"""
+    """targets is not modified (by a shift_right that shifts)"""
     targets, start_id = SHIFT_CASES["digit targets, int32, START"]
     got = student.probe("seq2seq.shift_in_place", "shift_right", targets=targets, start_id=start_id)
-    if not np.array_equal(got, targets):
+    result = got.get("result") if isinstance(got, dict) else None
+    if not isinstance(result, np.ndarray) or result.shape != targets.shape or not np.array_equal(result[:, 1:], targets[:, :-1]):
+        checks.fail(
+            f"shift_right(targets, start_id) should return the targets shifted one step right (column t holds targets[:, t - 1]); "
+            f"it returned {checks.describe(result)}, so whether it leaves its input alone can't be told."
+        )
+    if not np.array_equal(got["after"], targets):
         checks.fail(
             "shift_right changed the array it was given: the caller still needs the targets as the training targets. "
             "Build a new array (np.concatenate, or targets.copy() before writing into it)."
@@ -177,11 +228,11 @@ BATCH, SOURCE_LEN, TARGET_LENS = 3, 6, (7, 4)
 @pytest.mark.unit("build_seq2seq")
 @pytest.mark.points(5)
 @pytest.mark.parametrize("case", list(SHAPE_CASES))
-def test_build_seq2seq_shapes(student, case):
+def test_build_seq2seq_shapes(student, reference, exports, case):
     """three keras.Models: logits (batch, T, V), the encoder's state (batch, units), the decoder's (logits (batch, V), new state)"""
     vocab_size, units = SHAPE_CASES[case]
     call = f"build_seq2seq({vocab_size}, units={units})"
-    info = student.probe("seq2seq.shapes", "build_seq2seq", vocab_size=vocab_size, units=units, batch=BATCH, source_len=SOURCE_LEN, target_lens=list(TARGET_LENS))
+    info = rebuilt(reference.probe("seq2seq.measure_shapes", spec=exports(vocab_size, units), vocab_size=vocab_size, batch=BATCH, source_len=SOURCE_LEN, target_lens=list(TARGET_LENS)))
     names = ["train_model", "encoder", "decoder"]
     for name, key, kind in zip(names, ("train_is_model", "encoder_is_model", "decoder_is_model"), info["types"]):
         if not info[key]:
@@ -217,12 +268,13 @@ CONSISTENCY_SOURCES, _ = make_reversal_data(5, seed=21)
 OTHER_SOURCES, _ = make_reversal_data(5, seed=22)
 _, _FULL_TARGETS = make_reversal_data(5, min_len=8, max_len=8, seed=23)
 CONSISTENCY_INPUTS = decoder_inputs(_FULL_TARGETS)  # START, then 8 digits
-CONSISTENCY = dict(vocab_size=VOCAB_SIZE, units=16, sources=CONSISTENCY_SOURCES, decoder_inputs=CONSISTENCY_INPUTS, other_sources=OTHER_SOURCES)
+CONSISTENCY = dict(sources=CONSISTENCY_SOURCES, decoder_inputs=CONSISTENCY_INPUTS, other_sources=OTHER_SOURCES)
+CONSISTENCY_SIZE = (VOCAB_SIZE, 16)
 TOLERANCE = 1e-4  # float32 logits of the same computation, batched or step by step
 
 
-def consistency(student):
-    got = student.probe("seq2seq.consistency", "build_seq2seq", **CONSISTENCY)
+def consistency(reference, exports):
+    got = rebuilt(reference.probe("seq2seq.consistency", spec=exports(*CONSISTENCY_SIZE), **CONSISTENCY))
     want_shape = (len(CONSISTENCY_SOURCES), CONSISTENCY_INPUTS.shape[1], VOCAB_SIZE)
     if isinstance(got["train"], str):
         checks.fail(f"build_seq2seq: train_model([source ids, decoder inputs]) failed: {got['train']}")
@@ -232,9 +284,9 @@ def consistency(student):
 
 @pytest.mark.unit("build_seq2seq")
 @pytest.mark.points(5)
-def test_build_seq2seq_reads_the_source(student):
+def test_build_seq2seq_reads_the_source(reference, exports):
     """the training model's logits depend on the source ids (the decoder starts from the encoder's state)"""
-    got, train, want_shape = consistency(student)
+    got, train, want_shape = consistency(reference, exports)
     other = checks.array(got["other"], "build_seq2seq", "train_model's logits", shape=want_shape)
     if np.max(np.abs(train - other)) < 1e-6:
         checks.fail(
@@ -256,9 +308,9 @@ def mismatch(got, train, want_shape):
 
 @pytest.mark.unit("build_seq2seq")
 @pytest.mark.points(8)
-def test_build_seq2seq_decoder_matches_training_model(student):
+def test_build_seq2seq_decoder_matches_training_model(reference, exports):
     """state = encoder(source), then the decoder fed the same ids one at a time, gives the training model's logits"""
-    got, train, want_shape = consistency(student)
+    got, train, want_shape = consistency(reference, exports)
     diff, problem = mismatch(got, train, want_shape)
     if problem:
         checks.fail(f"build_seq2seq: {problem}.")
@@ -281,14 +333,15 @@ def test_build_seq2seq_decoder_matches_training_model(student):
 
 @pytest.mark.unit("build_seq2seq")
 @pytest.mark.points(7)
-def test_build_seq2seq_shares_weights(student):
+def test_build_seq2seq_shares_weights(reference, exports):
     """the encoder and decoder use train_model's own weight variables, so training train_model trains them"""
-    got = student.probe("seq2seq.weight_sharing", "build_seq2seq", vocab_size=VOCAB_SIZE, units=16)
+    got = weight_sharing(exports(*CONSISTENCY_SIZE))
+    rebuilt(reference.probe("seq2seq.consistency", spec=exports(*CONSISTENCY_SIZE), **CONSISTENCY))  # the models must rebuild
     own = [(name, got[key]) for name, key in (("encoder", "encoder_own"), ("decoder", "decoder_own")) if got[key]]
     if own == [("encoder", got["encoder_own"])]:
         # An encoder RNN missing from train_model is what a train_model that never reads the
         # source looks like; test_build_seq2seq_reads_the_source grades that mistake.
-        ran, train, want_shape = consistency(student)
+        ran, train, want_shape = consistency(reference, exports)
         other = checks.array(ran["other"], "build_seq2seq", "train_model's logits", shape=want_shape)
         if np.max(np.abs(train - other)) < 1e-6:
             return
@@ -305,9 +358,26 @@ def test_build_seq2seq_shares_weights(student):
         )
 
 
+def weight_sharing(spec):
+    """Which weights the three models share: {"encoder_own", "decoder_own": paths of the encoder's /
+    decoder's weights that train_model doesn't have; "train_unused": paths of train_model's weights
+    that neither uses}, from the export's sharing map."""
+    paths, shared = spec["paths"], spec["shared"]
+    try:
+        used = {int(i) for row in shared for i in row if int(i) >= 0}
+        return {
+            "encoder_own": [str(p) for p, i in zip(paths[1], shared[0]) if int(i) < 0],
+            "decoder_own": [str(p) for p, i in zip(paths[2], shared[1]) if int(i) < 0],
+            "train_unused": [str(p) for i, p in enumerate(paths[0]) if i not in used],
+        }
+    except (TypeError, ValueError):
+        checks.fail("build_seq2seq: the grader could not read which weights the three models share.")
+
+
 @pytest.fixture(scope="module")
-def student_run(student):
-    return student.probe("seq2seq.training_run", "build_seq2seq", timeout=RUN_TIMEOUT, **run_kwargs())
+def student_run(reference, exports):
+    spec = exports(VOCAB_SIZE, RUN["units"], SEED)
+    return rebuilt(reference.probe("seq2seq.training_run", spec=spec, **run_kwargs()))
 
 
 @pytest.mark.unit("build_seq2seq")
@@ -446,8 +516,19 @@ LONG_SOURCES = np.array([[6, 7, 8, 9, 10, 11, 12, 3], [11, 3, 3, 3, 3, 3, 3, 0]]
 @pytest.mark.unit("greedy_decode")
 @pytest.mark.points(5)
 def test_greedy_decode_returns_rows(student):
-    """a list with one 1-D integer array per source row"""
-    decoded_rows(student, FEED_SOURCES, 8, strict=True)
+    """a list with one 1-D integer array per source row, each starting with the model's first id"""
+    rows = decoded_rows(student, FEED_SOURCES, 8, strict=True)
+    require_first_ids(rows, FEED_SOURCES, 8)
+
+
+def require_first_ids(rows, sources, max_len):
+    """Each row starts with the id the model writes first (after START from the encoder's state)."""
+    want = simulate(sources, max_len)
+    if not all(len(row) and len(w) and row[0] == w[0] for row, w in zip(rows, want)):
+        checks.fail(
+            f"greedy_decode: with {KNOWN_TEXT} and the sources {as_lists(sources)}, each row should start with the argmax of the "
+            f"first step, {[int(w[0]) for w in want]}; got {as_lists(rows)}. Feed START first, with the encoder's state."
+        )
 
 
 def expected_text(sources, max_len):
@@ -484,6 +565,7 @@ def test_greedy_decode_stops_each_row_at_end(student):
 def test_greedy_decode_stops_at_max_len(student):
     """a row that never writes END stops after max_len ids"""
     rows = decoded_rows(student, LONG_SOURCES, 4)
+    require_first_ids(rows, LONG_SOURCES, 4)
     if [len(r) for r in rows] != [4, 4]:
         checks.fail(
             f"greedy_decode(..., max_len=4) on sources of 8 and 7 digits, whose answers need more than 4 steps, returned rows of "
@@ -496,6 +578,7 @@ def test_greedy_decode_stops_at_max_len(student):
 def test_greedy_decode_passes_a_list_state_on(student):
     """works, and decodes the same, when the encoder's state is a list (as an LSTM's [h, c])"""
     single = decoded_rows(student, FEED_SOURCES, 8)
+    require_first_ids(single, FEED_SOURCES, 8)
     outcome = student.probe("seq2seq.greedy_known_outcome", "greedy_decode", sources=FEED_SOURCES, max_len=8, split_state=True)
     if "error" in outcome:
         checks.fail(
