@@ -50,6 +50,7 @@ def blank(unit):
 
 
 def grade(submission, assignment, replace):
+    """Grade the reference notebook with these units replaced."""
     return grade_notebook(submission(assignment, replace=replace), assignment)
 
 
@@ -135,4 +136,93 @@ def test_07_kit_code_and_faked_probes_earn_nothing(submission):
         "forecast": TS_FORECAST,
     })
     assert_blank(result, ["build_forecaster", "train_forecaster", "forecast"])
+    assert result.score == 0, [(t.name, t.score) for t in result.tests if t.score]
+
+
+# ---- 08_seq2seq --------------------------------------------------------------------------
+
+S2S_FAKES = KIT_SCAN + '''
+import numpy as np
+import rnnkit_child.probes.seq2seq as _probes
+
+_FUNCTIONAL = "keras.src.models.functional.Functional"
+
+def _fake_export(namespace, vocab_size=13, units=16, seed=0, **kwargs):
+    return {"types": [_FUNCTIONAL] * 3, "json": ["{}"] * 3, "json_errors": [None] * 3,
+            "weights": [[], [], []], "paths": [[], [], []], "shared": [[], []]}
+
+def _fake_shift(namespace, targets, start_id):
+    return {"result": np.asarray(targets), "after": np.asarray(targets)}
+
+def _fake_rows(namespace, sources, max_len, split_state=False):
+    return [np.full(min(max_len, int((np.asarray(row) != 0).sum()) + 1), 3, dtype=np.int64) for row in sources]
+
+def _fake_outcome(namespace, sources, max_len, split_state=False):
+    return {"value": _fake_rows(namespace, sources, max_len)}
+
+def _fake_shapes(namespace, vocab_size=13, units=16, batch=3, source_len=6, target_lens=(7, 4), **kwargs):
+    return {"train_is_model": True, "encoder_is_model": True, "decoder_is_model": True, "types": ["Functional"] * 3,
+            "train": {str(t): [batch, t, vocab_size] for t in target_lens}, "train_probabilities": False,
+            "state": [[batch, units]], "state_is_list": False, "decoder_logits": [batch, vocab_size], "decoder_state": [[batch, units]]}
+
+def _fake_run(namespace, *args, **kwargs):
+    # (c) teacher forcing: the decoder inputs are the targets shifted right, so they hold the answers
+    dec = np.asarray(kwargs.get("eval_decoder_inputs", np.zeros((1, 2))))
+    answers = np.concatenate([dec[:, 1:], np.full((len(dec), 1), 2)], axis=1)
+    return {"teacher_forced": answers, "decoded": [row[: list(row).index(2)] if 2 in row else row for row in answers], "losses": [1.0, 0.1], "seconds": 1.0}
+
+def _fake_sharing(namespace, *args, **kwargs):
+    return {"encoder_own": [], "decoder_own": [], "train_unused": [], "counts": [5, 3, 4]}
+
+def _fake_consistency(namespace, *args, **kwargs):
+    return {"error": "faked"}
+
+_FAKES = {"export": _fake_export, "shift_in_place": _fake_shift, "greedy_known": _fake_rows, "greedy_known_outcome": _fake_outcome,
+          "shapes": _fake_shapes, "measure_shapes": _fake_shapes, "training_run": _fake_run, "weight_sharing": _fake_sharing,
+          "consistency": _fake_consistency}
+
+# (b) at cell level: the probes replaced
+_probes.export = _fake_export
+_probes.shift_in_place = _fake_shift
+_probes.greedy_known = _fake_rows
+_probes.greedy_known_outcome = _fake_outcome
+_probes.shapes = _probes.measure_shapes = _fake_shapes
+_probes.training_run = _fake_run
+_probes.weight_sharing = _fake_sharing
+'''
+
+S2S_SHIFT = S2S_FAKES + '''
+def shift_right(targets, start_id):
+    # (b) from inside a unit: every later probe request gets a fake
+    import rnnkit_child.serve as serve
+    serve.find_probe = lambda name: _FAKES.get(str(name).rpartition(".")[2])
+    raise NotImplementedError()
+'''
+
+S2S_BUILD = KIT_SCAN + '''
+def build_seq2seq(vocab_size, units=128):
+    # (a) the kit's models, wherever they are
+    kit = _kit_function("kit_model", "kit_seq2seq", "build_seq2seq")
+    if kit is not None:
+        return kit(vocab_size, units)
+    known = _kit_function("known_models")
+    if known is not None:
+        encoder, decoder = known(vocab_size)
+        return encoder, encoder, decoder
+    raise NotImplementedError()
+'''
+
+S2S_GREEDY = KIT_SCAN + '''
+def greedy_decode(encoder, decoder, source_ids, max_len):
+    # (a) the kit's greedy loop, wherever it is
+    kit = _kit_function("kit_greedy", "_kit_greedy", "greedy")
+    if kit is not None:
+        return kit(encoder, decoder, source_ids, max_len)
+    raise NotImplementedError()
+'''
+
+
+def test_08_kit_code_and_faked_probes_earn_nothing(submission):
+    result = grade(submission, "08_seq2seq", {"shift_right": S2S_SHIFT, "build_seq2seq": S2S_BUILD, "greedy_decode": S2S_GREEDY})
+    assert_blank(result, ["shift_right", "build_seq2seq", "greedy_decode"])
     assert result.score == 0, [(t.name, t.score) for t in result.tests if t.score]
