@@ -125,7 +125,7 @@ def find_submissions(root, assignment=None, warn=None):
             elif len(rel) == 1 and assignment is not None and base == submitted:
                 jobs.append(Job(_safe_name(rel[0]), assignment, str(path / assignment / f"{assignment}.ipynb"), str(base)))
             else:
-                warn(f"not graded: {path} is a symbolic link to a folder")
+                warn(f"not graded: {path} is a symbolic link")
             continue
         if len(rel) >= 3:  # <student>/<assignment>/<file>
             student, folder = rel[0], rel[1]
@@ -510,6 +510,7 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     all_jobs = find_submissions(root, assignment)
+    _FINGERPRINTS.clear()  # the kit as it is now
     todo = [j for j in all_jobs if not is_done(j, out)]
     bar = Progress(len(todo)) if progress and todo else None
     if progress:
