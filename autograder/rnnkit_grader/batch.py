@@ -146,7 +146,7 @@ def find_submissions(root, assignment=None, warn=None):
     for rel, path in flat:
         stem = path.name[: -len(".ipynb")]
         named = _strip_assignment(stem)
-        if len(rel) == 2 and (named is None or named == ""):
+        if len(rel) == 2 and named == "":
             student = rel[0]  # <student>/<assignment>.ipynb
         else:
             student = named or stem
