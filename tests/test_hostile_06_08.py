@@ -226,3 +226,119 @@ def test_08_kit_code_and_faked_probes_earn_nothing(submission):
     result = grade(submission, "08_seq2seq", {"shift_right": S2S_SHIFT, "build_seq2seq": S2S_BUILD, "greedy_decode": S2S_GREEDY})
     assert_blank(result, ["shift_right", "build_seq2seq", "greedy_decode"])
     assert result.score == 0, [(t.name, t.score) for t in result.tests if t.score]
+
+
+# ---- 06_char_rnn -------------------------------------------------------------------------
+
+CHAR_FAKES = KIT_SCAN + '''
+import numpy as np
+import rnnkit_child.probes.charlm as _probes
+
+def _fake_clip(namespace, grads, max_norm, graph=False, **kwargs):
+    return {"clipped": [np.asarray(g, np.float64) for g in grads], "norm": 1.0}
+
+def _fake_built(namespace, vocab_size=13, embed_dim=5, units=7, batch_size=None, stateful=False, **kwargs):
+    return {"type": "keras.src.models.functional.Functional", "json": "{}", "json_error": None, "weights": []}
+
+def _fake_describe(namespace, vocab_size=13, embed_dim=5, units=7, x=None, batch_size=None, stateful=False, **kwargs):
+    out = np.zeros(np.shape(x) + (vocab_size,), np.float32) - 1.0
+    return {"is_model": True, "first": out, "second": out + (1.0 if stateful else 0.0), "after_reset": out,
+            "weight_shapes": [[vocab_size, embed_dim], [units, vocab_size]], "stateful_layers": int(stateful), "input_batch": batch_size}
+
+def _fake_twins(namespace, *args, **kwargs):
+    return {"stateful_shapes": [[1]], "stateless_shapes": [[1]], "stateful": np.zeros(3), "stateless": np.zeros(3)}
+
+def _fake_train(namespace, model=None, batches=(), epochs=1, **kwargs):
+    weights = (model or {}).get("weights") or kwargs.get("weights") or []
+    return {"losses": [2.3] * (epochs * len(batches)), "weights": [np.asarray(w) for w in weights]}
+
+def _fake_budget(namespace, *args, **kwargs):
+    # (c) the old budget run handed over the validation windows: the next id is the answer
+    val_x = kwargs.get("val_x")
+    out = {"losses": [4.0, 2.0], "model": {"type": "Functional", "json": None, "json_error": "faked", "weights": None}}
+    if val_x is not None:
+        val_x = np.asarray(val_x)
+        logits = np.zeros(val_x.shape + (int(kwargs.get("vocab_size", 94)),), np.float32)
+        nxt = np.concatenate([val_x[:, 1:], val_x[:, -1:]], axis=1)
+        np.put_along_axis(logits, nxt[..., None], 30.0, axis=-1)
+        out["logits"] = logits
+    return out
+
+def _fake_texts(namespace, *args, length=25, seeds=(0,), **kwargs):
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789.,;:()[]"))
+    return ["".join(np.random.default_rng(int(s)).choice(letters, size=length)) for s in seeds]
+
+def _fake_perplexity(namespace, *args, **kwargs):
+    return 9.0
+
+_FAKES = {"clip": _fake_clip, "built_model": _fake_built, "describe_model": _fake_describe, "twins": _fake_twins,
+          "train": _fake_train, "budget_run": _fake_budget, "sample_texts": _fake_texts, "student_perplexity": _fake_perplexity}
+
+# (b) at cell level: the probes replaced
+_probes.clip = _fake_clip
+_probes.built_model = _fake_built
+_probes.describe_model = _fake_describe
+_probes.twins = _fake_twins
+_probes.train = _fake_train
+_probes.budget_run = _fake_budget
+_probes.sample_texts = _fake_texts
+_probes.student_perplexity = _fake_perplexity
+'''
+
+CHAR_CLIP = CHAR_FAKES + '''
+def clip_by_global_norm(grads, max_norm):
+    # (b) from inside a unit: every later probe request gets a fake
+    import rnnkit_child.serve as serve
+    serve.find_probe = lambda name: _FAKES.get(str(name).rpartition(".")[2])
+    raise NotImplementedError()
+'''
+
+CHAR_BUILD = KIT_SCAN + '''
+def build_char_model(vocab_size, embed_dim=32, units=128, batch_size=None, stateful=False):
+    # (a) the kit's model, wherever it is
+    kit = _kit_function("kit_model", "_kit_model", "char_model")
+    if kit is not None:
+        return kit(vocab_size, embed_dim, units, batch_size=batch_size, stateful=stateful)
+    raise NotImplementedError()
+'''
+
+CHAR_TRAIN = KIT_SCAN + '''
+def train_tbptt(model, batches, epochs=1, learning_rate=0.005, clip_norm=5.0):
+    # (a) the kit's TBPTT loop, wherever it is
+    kit = _kit_function("kit_train", "tbptt", "train_loop")
+    if kit is not None:
+        return kit({}, {"json": model.to_json(), "weights": model.get_weights()}, batches, epochs, learning_rate, clip_norm)["losses"]
+    raise NotImplementedError()
+'''
+
+CHAR_SAMPLE = KIT_SCAN + '''
+def sample(model, prefix, length, temperature=1.0, seed=0):
+    kit = _kit_function("greedy_ids", "kit_sample")
+    if kit is not None:
+        return kit({}, None, None, [0], length)
+    raise NotImplementedError()
+'''
+
+CHAR_PERPLEXITY = KIT_SCAN + '''
+def perplexity(model, ids, seq_len=100):
+    kit = _kit_function("mean_ce", "_mean_ce", "window_logits")
+    if kit is not None:
+        import numpy as np
+        logits = np.asarray(model(np.asarray(ids)[None, :-1]))[0]
+        return float(np.exp(kit(logits, np.asarray(ids)[1:])))
+    raise NotImplementedError()
+'''
+
+
+def test_06_kit_code_and_faked_probes_earn_nothing(submission):
+    result = grade(submission, "06_char_rnn", {
+        "build_vocab": blank("build_vocab"),
+        "make_tbptt_batches": blank("make_tbptt_batches"),
+        "clip_by_global_norm": CHAR_CLIP,
+        "build_char_model": CHAR_BUILD,
+        "train_tbptt": CHAR_TRAIN,
+        "sample": CHAR_SAMPLE,
+        "perplexity": CHAR_PERPLEXITY,
+    })
+    assert_blank(result, ["clip_by_global_norm", "build_char_model", "train_tbptt", "sample", "perplexity"])
+    assert result.score == 0, [(t.name, t.score) for t in result.tests if t.score]

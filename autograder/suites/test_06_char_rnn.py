@@ -6,8 +6,14 @@ build_char_model 12, train_tbptt 28, perplexity 12, sample 14.
 The batch layout is checked on ids 0, 1, 2, ... (every id is its own position, so a
 wrong layout can be read off and named). Clipping is compared with
 tf.clip_by_global_norm run in the reference child. train_tbptt, sample and
-perplexity act on small models the kit builds itself (probes/charlm.py) with weights
-from fixed seeds, so they are graded apart from build_char_model:
+perplexity act on small models the kit builds itself in the reference child
+(rnnkit_grader/reference/charlm.py `kit_spec`) with weights from fixed seeds, sent to
+the student's child as data (a Keras config and weights), so they are graded apart
+from build_char_model. Nothing that decides a grade is computed beside the student's
+code: the student's child returns what the units returned (clipped gradients, built
+models as configs and weights, losses and trained weights, texts, perplexities); the
+reference child runs the built models and computes the budget's validation logits (its
+windows never enter the student's child); the figures are computed here.
 
 - state: train_tbptt runs with learning_rate=0 (the weights stay put), so its
   per-batch losses depend only on how it handles the state; the reference child
@@ -16,8 +22,9 @@ from fixed seeds, so they are graded apart from build_char_model:
 - updates: one batch per epoch, so Adam's updates and the clipping are graded apart
   from the carrying (a train_tbptt that never resets is compared with the kit's loop
   that never resets, its state slip being graded by the state test);
-- budget: the student's own build_char_model and train_tbptt on the default corpus,
-  validation perplexity computed here from the returned logits, below PPL_BOUND;
+- budget: the student's own build_char_model and train_tbptt on the default corpus;
+  the trained model comes back as data, the reference child computes its logits on the
+  validation windows and the perplexity is computed here, below PPL_BOUND;
 - sampling: greedy at temperature 0.01 against the kit's argmax generation in the
   reference child; the distribution of draws against softmax(logits / T) with a
   chi-square test on a model whose logits don't depend on the input.
@@ -54,13 +61,18 @@ def remember(memo, key, compute):
 
 
 def kit_weights(vocab_size, embed_dim, units, seed, scale=0.5, recurrent=True):
-    """Weights for probes/charlm.kit_model, in its order (Embedding, LSTM, Dense)."""
+    """Weights for the kit's model (reference/charlm.py), in its order (Embedding, LSTM, Dense)."""
     shapes = [(vocab_size, embed_dim)]
     if recurrent:
         shapes += [(embed_dim, 4 * units), (units, 4 * units), (4 * units,)]
     shapes += [(units if recurrent else embed_dim, vocab_size), (vocab_size,)]
     rng = np.random.default_rng(seed)
     return [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
+
+
+def kit(reference, dims, weights, batch_size=None, stateful=False, recurrent=True):
+    """The kit's model with these weights as data ({"json", "weights"}), made in the reference child."""
+    return reference.probe("charlm.kit_spec", dims=list(dims), weights=weights, batch_size=batch_size, stateful=stateful, recurrent=recurrent)
 
 
 def tbptt_layout(ids, batch_size, seq_len):
@@ -261,10 +273,16 @@ def clip_diagnosis(grads, max_norm, got):
 def check_clip(student, reference, max_norm):
     grads = clip_case()
     got = student.probe("charlm.clip", "clip_by_global_norm", grads=grads, max_norm=max_norm)
-    want = reference.probe("charlm.clip", grads=grads, max_norm=max_norm, source="tf")
+    want = reference.probe("charlm.tf_clip", grads=grads, max_norm=max_norm)
     if len(got["clipped"]) != len(grads) or [c.shape for c in got["clipped"]] != [g.shape for g in grads]:
         checks.fail(f"clip_by_global_norm: for gradients of shapes {CLIP_SHAPES} it returned shapes {[tuple(c.shape) for c in got['clipped']]}.")
     return grads, got, want
+
+
+def require_global_norm(got, want):
+    """The returned global norm is the gradients' (what the cheaper clipping checks build on)."""
+    if not np.isclose(got["norm"], want["norm"], rtol=1e-5):
+        checks.fail(f"clip_by_global_norm: global_norm is {got['norm']:.5f}, expected {want['norm']:.5f} (see the global-norm test); this check builds on it.")
 
 
 @pytest.mark.unit("clip_by_global_norm")
@@ -294,24 +312,26 @@ def test_clip_returns_global_norm(student, reference):
 @pytest.mark.unit("clip_by_global_norm")
 @pytest.mark.points(3)
 def test_clip_leaves_small_gradients_alone(student, reference):
-    """below max_norm, the gradients come back unchanged"""
+    """below max_norm, the gradients come back unchanged (and the global norm is right)"""
     grads, got, want = check_clip(student, reference, 100.0)
+    require_global_norm(got, want)
     if not all_close(got["clipped"], want["clipped"], 1e-5, 1e-6):
         checks.fail(f"clip_by_global_norm: with max_norm=100 and a global norm of {want['norm']:.3f}, nothing should change. {clip_diagnosis(grads, 100.0, got)}")
 
 
 @pytest.mark.unit("clip_by_global_norm")
 @pytest.mark.points(2)
-def test_clip_inside_tf_function(student):
-    """works on tensors inside tf.function, as in a compiled training step"""
+def test_clip_inside_tf_function(student, reference):
+    """works on tensors inside tf.function, as in a compiled training step (and the global norm is right)"""
     grads = clip_case()
+    _, eager, want = check_clip(student, reference, 1.0)
+    require_global_norm(eager, want)
     try:
         traced = student.probe("charlm.clip", "clip_by_global_norm", grads=grads, max_norm=1.0, graph=True)
     except checks.GradingFailure as exc:
         if "not implemented yet" in str(exc):
             raise
         checks.fail(f"{exc}\nInside tf.function a tensor has no value yet: use ops.maximum (not a Python if, float() or .numpy()) so that the function can be traced.")
-    eager = student.probe("charlm.clip", "clip_by_global_norm", grads=grads, max_norm=1.0)
     if not all_close(traced["clipped"], eager["clipped"], 1e-5, 1e-6) or not np.isclose(traced["norm"], eager["norm"], rtol=1e-5):
         checks.fail("clip_by_global_norm: inside tf.function it computes something else than when called eagerly.")
 
@@ -325,19 +345,29 @@ def model_ids(shape, seed=0):
     return np.random.default_rng(seed).integers(0, MV, size=shape).astype(np.int32)
 
 
-def describe(student, **kw):
-    info = student.probe("charlm.describe_model", "build_char_model", vocab_size=MV, embed_dim=ME, units=MU, **kw)
-    if not info["is_model"]:
-        checks.fail(f"build_char_model should return a keras.Model, got a {info.get('type')}.")
+def built_char_model(student, batch_size=None, stateful=False):
+    """What build_char_model(MV, ME, MU, ...) made, as data (config and weights)."""
+    return student.probe("charlm.built_model", "build_char_model", vocab_size=MV, embed_dim=ME, units=MU, batch_size=batch_size, stateful=stateful)
+
+
+def describe(student, reference, x, batch_size=None, stateful=False):
+    """The student's model rebuilt in the reference child and run on x: outputs, weight shapes, stateful layers."""
+    built = built_char_model(student, batch_size=batch_size, stateful=stateful)
+    if not isinstance(built, dict) or not isinstance(built.get("json"), str):
+        why = built.get("json_error") if isinstance(built, dict) else None
+        checks.fail(f"build_char_model should return a keras.Model made of Keras's layers, got a {built.get('type') if isinstance(built, dict) else checks.describe(built)}{f' ({why})' if why else ''}.")
+    info = reference.probe("charlm.describe_built", built=built, x=x)
+    if "error" in info:
+        checks.fail(f"build_char_model: {info['error']}")
     return info
 
 
 @pytest.mark.unit("build_char_model")
 @pytest.mark.points(4)
-def test_model_maps_ids_to_logits(student):
+def test_model_maps_ids_to_logits(student, reference):
     """a stateless model maps ids (batch, time), any sizes, to logits (batch, time, V)"""
     for shape in [(3, 6), (2, 11)]:
-        info = describe(student, x=model_ids(shape))
+        info = describe(student, reference, x=model_ids(shape))
         out = info["first"]
         if out.shape != shape + (MV,):
             checks.fail(f"build_char_model({MV}, embed_dim={ME}, units={MU}): ids of shape {shape} gave an output of shape {out.shape}, expected {shape + (MV,)} (logits at every step: return_sequences=True, then Dense(vocab_size)).")
@@ -349,9 +379,9 @@ def test_model_maps_ids_to_logits(student):
 
 @pytest.mark.unit("build_char_model")
 @pytest.mark.points(3)
-def test_model_sizes(student):
+def test_model_sizes(student, reference):
     """an Embedding(vocab_size, embed_dim), `units` recurrent units, a Dense(vocab_size) read-out"""
-    shapes = [tuple(s) for s in describe(student, x=model_ids((2, 4)))["weight_shapes"]]
+    shapes = [tuple(s) for s in describe(student, reference, x=model_ids((2, 4)))["weight_shapes"]]
     if (MV, ME) not in shapes:
         checks.fail(f"build_char_model({MV}, embed_dim={ME}, units={MU}): no weight of shape {(MV, ME)}; the Embedding should be Embedding(vocab_size, embed_dim). Weights: {shapes}.")
     if (MU, MV) not in shapes:
@@ -360,9 +390,9 @@ def test_model_sizes(student):
 
 @pytest.mark.unit("build_char_model")
 @pytest.mark.points(3)
-def test_stateful_model_keeps_its_state(student):
+def test_stateful_model_keeps_its_state(student, reference):
     """stateful=True with batch_size: the state carries from call to call until reset"""
-    info = describe(student, x=model_ids((3, 5)), batch_size=3, stateful=True)
+    info = describe(student, reference, x=model_ids((3, 5)), batch_size=3, stateful=True)
     if info["input_batch"] not in (3, None):
         checks.fail(f"build_char_model(..., batch_size=3, stateful=True): the model's input has batch size {info['input_batch']}, expected 3.")
     if info["stateful_layers"] == 0 or close(info["first"], info["second"], 1e-6, 1e-7):
@@ -373,9 +403,15 @@ def test_stateful_model_keeps_its_state(student):
 
 @pytest.mark.unit("build_char_model")
 @pytest.mark.points(2)
-def test_stateful_and_stateless_share_weights(student):
+def test_stateful_and_stateless_share_weights(student, reference):
     """the stateful and the stateless model have the same weights and compute the same function"""
-    info = student.probe("charlm.twins", "build_char_model", vocab_size=MV, embed_dim=ME, units=MU, batch_size=2, x=model_ids((2, 6)))
+    stateful, stateless = built_char_model(student, batch_size=2, stateful=True), built_char_model(student)
+    for built in (stateful, stateless):
+        if not isinstance(built, dict) or not isinstance(built.get("json"), str):
+            checks.fail(f"build_char_model should return a keras.Model made of Keras's layers, got a {built.get('type') if isinstance(built, dict) else checks.describe(built)}.")
+    info = reference.probe("charlm.twins_built", stateful=stateful, stateless=stateless, x=model_ids((2, 6)))
+    if "error" in info:
+        checks.fail(f"build_char_model: {info['error']}")
     if info["stateful_shapes"] != info["stateless_shapes"]:
         checks.fail(f"build_char_model: the stateful model's weights have shapes {info['stateful_shapes']}, the stateless one's {info['stateless_shapes']}; they should be the same so that weights can be copied from one to the other.")
     if not close(info["stateful"], info["stateless"], 1e-4, 1e-5):
@@ -395,11 +431,15 @@ CARRIED, NEVER_CARRIED, NEVER_RESET, RESET_AT_END = (
     "carried, reset at each epoch's start", "never carried", "never reset", "reset at each epoch's end")
 
 
-def frozen_run(student, memo, warm):
+def state_model(reference):
+    return kit(reference, T_DIMS, STATE_WEIGHTS, batch_size=len(STATE_BATCHES[0][0]), stateful=True)
+
+
+def frozen_run(student, reference, memo, warm):
     """train_tbptt with learning_rate=0: the losses depend only on the state handling."""
     epochs = STATE_EPOCHS if warm is None else 1
     got = remember(memo, ("frozen", warm is None), lambda: student.probe(
-        "charlm.train", "train_tbptt", dims=T_DIMS, weights=STATE_WEIGHTS, batches=STATE_BATCHES,
+        "charlm.train", "train_tbptt", model=state_model(reference), batches=STATE_BATCHES,
         epochs=epochs, learning_rate=0.0, clip_norm=NO_CLIP, warm=warm,
     ))
     n = epochs * len(STATE_BATCHES)
@@ -434,10 +474,10 @@ def unexplained(losses, correct):
 
 @pytest.mark.unit("train_tbptt")
 @pytest.mark.points(2)
-def test_train_returns_batch_losses(student, memo):
-    """returns one Python float per batch and epoch"""
+def test_train_returns_batch_losses(student, reference, memo):
+    """returns one float per batch and epoch: the cross-entropy of that batch under some way of handling the state"""
     got = remember(memo, ("frozen", True), lambda: student.probe(
-        "charlm.train", "train_tbptt", dims=T_DIMS, weights=STATE_WEIGHTS, batches=STATE_BATCHES,
+        "charlm.train", "train_tbptt", model=state_model(reference), batches=STATE_BATCHES,
         epochs=STATE_EPOCHS, learning_rate=0.0, clip_norm=NO_CLIP, warm=None,
     ))
     n = STATE_EPOCHS * len(STATE_BATCHES)
@@ -445,13 +485,16 @@ def test_train_returns_batch_losses(student, memo):
         checks.fail(f"train_tbptt(model, {len(STATE_BATCHES)} batches, epochs={STATE_EPOCHS}) should return {n} losses (one per batch and epoch), got {len(got['losses'])}.")
     if not all(np.isfinite(got["losses"])):
         checks.fail(f"train_tbptt returned losses that are not finite: {got['losses']}.")
+    policies = policy_losses(reference, warm=None)
+    if matching_policy(got["losses"], policies) is None:
+        checks.fail(unexplained(got["losses"], policies[CARRIED]))
 
 
 @pytest.mark.unit("train_tbptt")
 @pytest.mark.points(8)
 def test_state_carried_from_batch_to_batch(student, reference, memo):
     """the hidden state is carried from each batch into the next within an epoch"""
-    losses = frozen_run(student, memo, warm=None)
+    losses = frozen_run(student, reference, memo, warm=None)
     policies = policy_losses(reference, warm=None)
     K = len(STATE_BATCHES)
     if close(losses[:K], policies[CARRIED][:K], 1e-4, 1e-6):
@@ -465,7 +508,7 @@ def test_state_carried_from_batch_to_batch(student, reference, memo):
 @pytest.mark.points(6)
 def test_state_reset_at_each_epoch_start(student, reference, memo):
     """the hidden state is reset to zeros at the start of every epoch"""
-    losses = frozen_run(student, memo, warm=None)
+    losses = frozen_run(student, reference, memo, warm=None)
     policies = policy_losses(reference, warm=None)
     K = len(STATE_BATCHES)
     if not close(losses[K:], policies[CARRIED][K:], 1e-4, 1e-6):
@@ -474,7 +517,7 @@ def test_state_reset_at_each_epoch_start(student, reference, memo):
         if close(losses, policies[NEVER_CARRIED], 1e-4, 1e-6):
             return  # resetting before every batch resets at each epoch's start too; the carrying test names that slip
         checks.fail(unexplained(losses, policies[CARRIED]))
-    warm_losses = frozen_run(student, memo, warm=WARM)
+    warm_losses = frozen_run(student, reference, memo, warm=WARM)
     warm_policies = policy_losses(reference, warm=WARM)
     if not close(warm_losses[:1], warm_policies[CARRIED][:1], 1e-4, 1e-6):
         if matching_policy(warm_losses, {RESET_AT_END: warm_policies[RESET_AT_END]}):
@@ -494,7 +537,8 @@ TIGHT_CLIP = 0.05  # the gradients' global norm is about 0.3 here, so clipping a
 
 
 def update_run(student, reference, clip_norm):
-    args = dict(dims=U_DIMS, weights=UPDATE_WEIGHTS, batches=UPDATE_BATCHES, epochs=UPDATE_EPOCHS, learning_rate=UPDATE_LR, clip_norm=clip_norm)
+    model = kit(reference, U_DIMS, UPDATE_WEIGHTS, batch_size=len(UPDATE_BATCHES[0][0]), stateful=True)
+    args = dict(model=model, batches=UPDATE_BATCHES, epochs=UPDATE_EPOCHS, learning_rate=UPDATE_LR, clip_norm=clip_norm)
     got = student.probe("charlm.train", "train_tbptt", **args)
     want = reference.probe("charlm.train", **args)
     return got, want, args
@@ -566,17 +610,27 @@ def budget_data():
     return len(chars), tbptt_layout(train, b["batch_size"], b["seq_len"]), val[:-1].reshape(VAL_WINDOWS, VAL_LEN), val[1:].reshape(VAL_WINDOWS, VAL_LEN)
 
 
+def budget_logits(owner, reference, unit=True):
+    """The budgeted run of `owner` (losses), and the trained model's validation logits, made in the reference child."""
+    V, batches, val_x, val_y = budget_data()
+    b = BUDGET
+    kwargs = dict(vocab_size=V, embed_dim=b["embed_dim"], units=b["units"], batches=batches, learning_rate=b["learning_rate"], clip_norm=b["clip_norm"], seed=b["seed"])
+    got = owner.probe("charlm.budget_run", "train_tbptt", **kwargs) if unit else owner.probe("charlm.budget_run", **kwargs)
+    if not isinstance(got, dict) or not isinstance(got.get("model"), dict):
+        checks.fail("train_tbptt: the budgeted run gave back no trained model.")
+    ran = reference.probe("charlm.budget_logits", built=got["model"], val_x=val_x, batch_size=b["batch_size"])
+    if "error" in ran:
+        checks.fail(f"train_tbptt: the trained model could not be evaluated: {ran['error']}")
+    return got, checks.array(ran["logits"], "train_tbptt", "the trained model's logits", shape=val_x.shape + (V,))
+
+
 @pytest.mark.unit("train_tbptt")
 @pytest.mark.points(5)
-def test_budget_validation_perplexity(student):
+def test_budget_validation_perplexity(student, reference):
     """your model and training loop reach a validation perplexity below the bound on a fixed budget"""
     V, batches, val_x, val_y = budget_data()
     b = BUDGET
-    got = student.probe(
-        "charlm.budget_run", "train_tbptt", vocab_size=V, embed_dim=b["embed_dim"], units=b["units"], batches=batches,
-        val_x=val_x, learning_rate=b["learning_rate"], clip_norm=b["clip_norm"], seed=b["seed"],
-    )
-    logits = checks.array(got["logits"], "train_tbptt", "the trained model's logits", shape=val_x.shape + (V,))
+    got, logits = budget_logits(student, reference)
     ppl = float(np.exp(nll(logits, val_y).mean()))
     if not ppl < PPL_BOUND and np.all(logits >= 0) and np.allclose(logits.sum(axis=-1), 1.0, atol=1e-3):
         checks.fail(
@@ -633,7 +687,7 @@ def perplexity_diagnosis(got, windows, one_pass):
 def test_perplexity_one_window(student, reference):
     """exp of the mean next-character cross-entropy (a text that fits in one window)"""
     ids, seq_len = perplexity_case(11, 10, seed=13)
-    got = checks.scalar(student.probe("charlm.student_perplexity", "perplexity", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len), "perplexity", "the result")
+    got = checks.scalar(student.probe("charlm.student_perplexity", "perplexity", model=kit(reference, P_DIMS, P_WEIGHTS), ids=ids, seq_len=seq_len), "perplexity", "the result")
     windows, one_pass = perplexity_values(reference, ids, seq_len)
     want = float(np.exp(np.concatenate(windows).mean()))
     if not np.isclose(got, want, rtol=1e-4):
@@ -647,7 +701,7 @@ def test_perplexity_one_window(student, reference):
 def test_perplexity_over_windows(student, reference):
     """every prediction counts once when the text spans several windows (the last one shorter)"""
     ids, seq_len = perplexity_case(26, 10, seed=14)  # 25 predictions: windows of 10, 10 and 5
-    got = checks.scalar(student.probe("charlm.student_perplexity", "perplexity", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len), "perplexity", "the result")
+    got = checks.scalar(student.probe("charlm.student_perplexity", "perplexity", model=kit(reference, P_DIMS, P_WEIGHTS), ids=ids, seq_len=seq_len), "perplexity", "the result")
     windows, one_pass = perplexity_values(reference, ids, seq_len)
     windowed = float(np.exp(np.concatenate(windows).mean()))
     carried = float(np.exp(one_pass.mean()))  # carrying the state across windows is one pass: also right
@@ -688,9 +742,9 @@ def constant_model(reference):
     return [len(chars), 4, 0], [embedding, np.zeros((4, len(chars)), np.float32), bias], bias.astype(np.float64)
 
 
-def student_texts(student, dims, weights, length, temperature, seeds, recurrent=True):
-    texts = student.probe("charlm.sample_texts", "sample", dims=dims, weights=weights, prefix=PREFIX, length=length,
-                          temperature=temperature, seeds=list(seeds), recurrent=recurrent)
+def student_texts(student, reference, dims, weights, length, temperature, seeds, recurrent=True):
+    texts = student.probe("charlm.sample_texts", "sample", model=kit(reference, dims, weights, recurrent=recurrent), prefix=PREFIX, length=length,
+                          temperature=temperature, seeds=list(seeds))
     for text in texts:
         if not isinstance(text, str):
             checks.fail(f"sample should return a str, got {checks.describe(text)}.")
@@ -703,13 +757,28 @@ def test_sample_returns_the_drawn_characters(student, reference):
     """a str of `length` characters of the vocabulary, the prefix left out"""
     dims, weights, _ = constant_model(reference)
     chars, _ = vocab(reference)
-    text = student_texts(student, dims, weights, 25, 1.0, [0], recurrent=False)[0]
+    text = student_texts(student, reference, dims, weights, 25, 1.0, [0], recurrent=False)[0]
     if len(text) == 25 + len(PREFIX) and text.startswith(PREFIX):
         checks.fail(f"sample({PREFIX!r}, length=25) returned the prefix too; return only the 25 drawn characters.")
     if len(text) != 25:
         checks.fail(f"sample(model, {PREFIX!r}, 25) returned {len(text)} characters, expected 25.")
     if not set(text) <= set(chars):
         checks.fail(f"sample returned characters that are not in the vocabulary: {sorted(set(text) - set(chars))}.")
+    require_likely_draws(text, reference)
+
+
+def require_likely_draws(text, reference):
+    """At temperature 1 on the constant model, most draws are its 8 likely characters (about 93%;
+    under half happens with probability below 1e-9 for a sampler that follows the model)."""
+    _, _, bias = constant_model(reference)
+    chars, index = vocab(reference)
+    share = float(expected_shares(bias, chars, index, 1.0)[:-1].sum())
+    hits = sum(text.count(c) for c in FAVOURITES)
+    if not hits >= len(text) / 2:
+        checks.fail(
+            f"sample: on a model whose next character is one of {list(FAVOURITES)} with probability {share:.0%}, only {hits} of "
+            f"{len(text)} draws were: draw each character from softmax(model's logits / temperature)."
+        )
 
 
 @pytest.mark.unit("sample")
@@ -717,7 +786,8 @@ def test_sample_returns_the_drawn_characters(student, reference):
 def test_sample_reproducible(student, reference):
     """the same seed gives the same text; different seeds give different texts"""
     dims, weights, _ = constant_model(reference)
-    texts = student_texts(student, dims, weights, 20, 1.0, [5, 5, 6, 7, 8], recurrent=False)
+    texts = student_texts(student, reference, dims, weights, 20, 1.0, [5, 5, 6, 7, 8], recurrent=False)
+    require_likely_draws("".join(texts), reference)
     if texts[0] != texts[1]:
         checks.fail(f"sample: two calls with seed=5 gave {texts[0]!r} and {texts[1]!r}; create the generator from the seed inside sample (np.random.default_rng(seed)).")
     if len(set(texts)) == 1:
@@ -732,13 +802,13 @@ def test_sample_greedy_at_low_temperature(student, reference):
     chars, index = vocab(reference)
     want = reference.probe("charlm.greedy_ids", dims=dims, weights=weights, prefix_ids=[index[c] for c in PREFIX], length=GREEDY_LENGTH)
     expected = "".join(chars[i] for i in want["ids"])
-    got = student_texts(student, dims, weights, GREEDY_LENGTH, 0.01, [0])[0]
+    got = student_texts(student, reference, dims, weights, GREEDY_LENGTH, 0.01, [0])[0]
     if got == expected:
         return
     memoryless = reference.probe("charlm.greedy_ids", dims=dims, weights=weights, prefix_ids=[index[c] for c in PREFIX], length=GREEDY_LENGTH, memory=False)
     if got == "".join(chars[i] for i in memoryless["ids"]):
         hint = "It matches a model that sees only the last character at each step: let the model read the whole text so far (or carry its state)."
-    elif got == student_texts(student, dims, weights, GREEDY_LENGTH, 1.0, [0])[0]:
+    elif got == student_texts(student, reference, dims, weights, GREEDY_LENGTH, 1.0, [0])[0]:
         hint = "The temperature has no effect: divide the logits by it before the softmax (dividing the probabilities cancels out when they are normalised)."
     else:
         hint = "Divide the logits by the temperature, subtract their maximum, then exp and normalise; and feed every drawn character back in."
@@ -770,7 +840,7 @@ def test_sample_distribution(student, reference, temperature):
     """draws follow softmax(logits / temperature) (chi-square test, false failure probability 1e-6)"""
     dims, weights, bias = constant_model(reference)
     chars, index = vocab(reference)
-    text = student_texts(student, dims, weights, DRAWS, temperature, [17], recurrent=False)[0]
+    text = student_texts(student, reference, dims, weights, DRAWS, temperature, [17], recurrent=False)[0]
     if len(text) != DRAWS:
         checks.fail(f"sample(model, {PREFIX!r}, {DRAWS}) returned {len(text)} characters.")
     counts = draw_counts(text, chars)
