@@ -205,9 +205,10 @@ def kit_train(namespace, model, batches, epochs, learning_rate, clip_norm, clip=
     return {"losses": losses, "weights": [np.asarray(w) for w in built.get_weights()]}
 
 
-def budget_logits(namespace, built, val_x, batch_size):
-    """The logits of a student's trained model on the validation windows, batch_size windows at a
-    time, each group from a zero state: {"logits"} or {"error"}."""
+def budget_nll(namespace, built, val_x, val_y, batch_size):
+    """A student's trained model on the validation windows, batch_size windows at a time, each group
+    from a zero state: {"nll": the next-character cross-entropy at every position (float64, the
+    shape of val_y), "probabilities": whether the outputs are probabilities, not logits} or {"error"}."""
     try:
         model = _student_model(built)
         val_x = np.asarray(val_x, dtype=np.int32)
@@ -215,7 +216,12 @@ def budget_logits(namespace, built, val_x, batch_size):
         for start in range(0, len(val_x), batch_size):
             _reset_states(model)
             logits.append(_numpy(model(val_x[start:start + batch_size])))
-        return {"logits": np.concatenate(logits).astype(np.float32)}
+        logits = np.concatenate(logits).astype(np.float64)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        nll = -np.take_along_axis(log_p, np.asarray(val_y)[..., None], axis=-1)[..., 0]
+        probabilities = bool(np.all(logits >= 0) and np.allclose(logits.sum(axis=-1), 1.0, atol=1e-3))
+        return {"nll": nll, "probabilities": probabilities}
     except Exception as exc:
         return {"error": _error(exc)}
 
