@@ -137,11 +137,12 @@ class Reference:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._fingerprint = None
 
-    def call(self, unit, *args, **kwargs):
-        return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs}, lambda p: p.call(unit, *args, **kwargs))
+    def call(self, unit, *args, timeout=None, **kwargs):
+        return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs}, lambda p: p.call(unit, *args, timeout=timeout, **kwargs))
 
-    def probe(self, name, **kwargs):
-        return self._cached({"op": "probe", "probe": name, "kwargs": kwargs}, lambda p: p.probe(name, **kwargs))
+    def probe(self, name, timeout=None, **kwargs):
+        """Run a probe in the reference child (a batch shares it: no budget across submissions, a time limit per call)."""
+        return self._cached({"op": "probe", "probe": name, "kwargs": kwargs}, lambda p: p.probe(name, timeout=timeout, **kwargs))
 
     def _cached(self, request, run):
         key = hashlib.sha256(
@@ -160,7 +161,7 @@ class Reference:
         try:
             value = run(self._process())
         except (StudentError, UnitMissing, SandboxError) as exc:
-            raise GraderBug(f"the reference solution failed on {request.get('unit') or request.get('probe')}: {exc}") from None
+            raise GraderBug(f"the reference child failed on {request.get('unit') or request.get('probe')} (the reference solution, or the kit acting on what the submission returned): {exc}") from None
         self.memory[key] = value
         if path is not None:
             write_atomic(path, json.dumps(codec.to_data(value)))

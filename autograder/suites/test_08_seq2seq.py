@@ -89,10 +89,13 @@ def budget_text():
     )
 
 
+RUN_TIMEOUT = 120  # seconds for one training run in the reference child (the reference model takes about 15 s)
+
+
 def reference_run(reference, seed=SEED):
     """The reference's build_seq2seq, exported and trained by the kit, both in the reference child."""
     spec = reference.probe("seq2seq.export", vocab_size=VOCAB_SIZE, units=RUN["units"], seed=seed)
-    return reference.probe("seq2seq.training_run", spec=spec, **run_kwargs(seed))
+    return reference.probe("seq2seq.training_run", timeout=RUN_TIMEOUT, spec=spec, **run_kwargs(seed))
 
 
 def reference_exact_matches(reference, seeds):
@@ -377,7 +380,7 @@ def weight_sharing(spec):
 @pytest.fixture(scope="module")
 def student_run(reference, exports):
     spec = exports(VOCAB_SIZE, RUN["units"], SEED)
-    return rebuilt(reference.probe("seq2seq.training_run", spec=spec, **run_kwargs()))
+    return rebuilt(reference.probe("seq2seq.training_run", timeout=RUN_TIMEOUT, spec=spec, **run_kwargs()))
 
 
 @pytest.mark.unit("build_seq2seq")
