@@ -118,3 +118,20 @@ def test_a_zip_built_for_weak_isolation_grades_without_bubblewrap(tmp_path):
     with zipfile.ZipFile(zip_path) as zf:
         assert "export RNNKIT_ISOLATION=weak" in zf.read("run_autograder").decode()
         assert "bubblewrap" in zf.read("setup.sh").decode()
+
+
+def test_the_zip_holds_an_installable_kit(tmp_path):
+    """The kit inside the zip builds as a distribution (setup.sh pip-installs it) with every package the grader imports."""
+    zip_path = gradescope.build_zip(A, tmp_path / "autograder.zip")
+    source = tmp_path / "source"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel"), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = (tmp_path / "wheel").glob("rnnkit-*.whl")
+    with zipfile.ZipFile(wheel) as wf:
+        packages = {name.split("/")[0] for name in wf.namelist() if name.endswith("__init__.py")}
+    assert {"rnnkit", "rnnkit_grader", "rnnkit_child"} <= packages, packages

@@ -249,3 +249,48 @@ def test_without_bubblewrap_a_root_grader_runs_the_child_as_another_user(monkeyp
     with child() as process:
         assert process.call("readable", [str(secret)]) == {str(secret): False}
         assert process.call("exists", ["."]) == {".": True}
+
+
+def test_a_reply_with_millions_of_values_is_refused_before_parsing():
+    """Student code can write its own reply on the response descriptor: one that would become
+    millions of Python objects in the grader is refused unread, whatever its byte size."""
+    forge = textwrap.dedent(
+        '''
+        import os, struct
+        def f():
+            payload = b'{"value": [' + b"[]," * 3_000_000 + b'[]]}'
+            fd = int(os.environ["RNNKIT_RESPONSE_FD"])
+            os.write(fd, struct.pack(">I", len(payload)))
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            os._exit(0)
+        '''
+    )
+    with SubmissionProcess([("forge", forge)], FAST) as process:
+        with pytest.raises(SandboxError) as raised:
+            process.call("f")
+    assert raised.value.kind == "protocol" and "JSON values" in str(raised.value), raised.value
+
+
+def test_reference_work_on_a_submission_ends_at_that_submissions_deadline():
+    """What a submission makes the shared reference child do is bounded by the submission's own time."""
+    import types
+
+    from rnnkit_grader.runner import GraderBug, GradingFailure, Reference
+
+    reference = Reference(assignments.get("01_rnn_numpy"))
+    reference.process = SubmissionProcess([("slow", "import time\ndef f(n):\n    time.sleep(n)\n    return n\n")], FAST, role="reference")
+    try:
+        reference.submission = types.SimpleNamespace(deadline=time.monotonic() + 2, limits=FAST)
+        t0 = time.monotonic()
+        with pytest.raises(GraderBug, match="no answer within 2 s"):
+            reference.call("f", 30)
+        assert time.monotonic() - t0 < 8
+        reference.submission.deadline = time.monotonic() - 1
+        with pytest.raises(GradingFailure, match="time budget"):
+            reference.call("f", 1)
+        reference.submission = None  # between submissions: only the per-call limit
+        assert reference.call("f", 0.1) == 0.1
+    finally:
+        reference.close()

@@ -14,6 +14,10 @@ import struct
 import numpy as np
 
 MAX_MESSAGE_BYTES = 256 * 2**20
+# What the grader accepts from a student's child: every JSON array, object and item becomes a
+# Python object of about 64 bytes in the grader, so a reply is capped in bytes and in values.
+MAX_REPLY_BYTES = 64 * 2**20
+MAX_REPLY_VALUES = 1_000_000
 _ARRAY_KINDS = {"b", "i", "u", "f", "c"}
 
 
@@ -123,7 +127,13 @@ def encode_message(obj):
     return struct.pack(">I", len(payload)) + payload
 
 
-def decode_payload(payload):
+def decode_payload(payload, max_values=None):
+    """The JSON object in payload; with max_values, refuse (before parsing) one that could hold more
+    values than that (commas and brackets counted, strings included: a bound, never an undercount)."""
+    if max_values is not None:
+        structure = payload.count(b",") + payload.count(b"[") + payload.count(b"{")
+        if structure > max_values:
+            raise ProtocolError(f"message has up to {structure:,} JSON values, over the limit of {max_values:,}")
     try:
         obj = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

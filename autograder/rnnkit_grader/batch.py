@@ -68,9 +68,14 @@ class Job:
 
 def _safe_name(name):
     """A student id usable as one folder name and a CSV cell."""
+    original = name
     name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    name = "".join(ch if ch.isprintable() else "_" for ch in name)[:120]
-    return name if name not in ("", ".", "..") and not name.startswith(".") else "_" + name
+    name = "".join(ch if ch.isprintable() else "_" for ch in name)
+    name = name if name not in ("", ".", "..") and not name.startswith(".") else "_" + name
+    if name != original or len(name) > 120:  # changed names keep a digest of the original: no two students merge
+        digest = hashlib.sha256(original.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        name = f"{name[:100]}-{digest}"
+    return name
 
 
 def _walk(base, warn):

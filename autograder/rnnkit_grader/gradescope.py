@@ -53,7 +53,7 @@ fi
 """
 
 # What the zip carries from the repository (the assignment's own solution is added separately).
-INCLUDE = ["pyproject.toml", "README.md", "nbgrader_config.py", "rnnkit", "autograder/rnnkit_grader"]
+INCLUDE = ["pyproject.toml", "README.md", "nbgrader_config.py", "rnnkit", "autograder/rnnkit_grader", "autograder/rnnkit_child"]
 
 
 def build_zip(assignment_id, out_path, isolation="strong"):

@@ -136,15 +136,24 @@ class Reference:
         self.memory = {}
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._fingerprint = None
+        self.submission = None  # the SubmissionProcess being graded: its deadline bounds new requests
 
     def call(self, unit, *args, timeout=None, **kwargs):
-        return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs}, lambda p: p.call(unit, *args, timeout=timeout, **kwargs))
+        return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs},
+                            lambda p, t: p.call(unit, *args, timeout=t, **kwargs), timeout)
 
     def probe(self, name, timeout=None, **kwargs):
-        """Run a probe in the reference child (a batch shares it: no budget across submissions, a time limit per call)."""
-        return self._cached({"op": "probe", "probe": name, "kwargs": kwargs}, lambda p: p.probe(name, timeout=timeout, **kwargs))
+        """Run a probe in the reference child.
 
-    def _cached(self, request, run):
+        A batch shares the reference child, so it has no budget across submissions; each request
+        has a time limit, and a request not answered from the cache also ends at the deadline of
+        the submission being graded: what a submission makes the reference child do (run its
+        model, say) costs that submission's time, never a later student's.
+        """
+        return self._cached({"op": "probe", "probe": name, "kwargs": kwargs},
+                            lambda p, t: p.probe(name, timeout=t, **kwargs), timeout)
+
+    def _cached(self, request, run, timeout=None):
         key = hashlib.sha256(
             (self.fingerprint() + json.dumps(codec.to_data(request), sort_keys=True)).encode()
         ).hexdigest()
@@ -158,8 +167,17 @@ class Reference:
                 return value
             except (OSError, ValueError, codec.ProtocolError):
                 pass
+        deadline = getattr(self.submission, "deadline", None)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GradingFailure(
+                    f"the submission used up its time budget of {self.submission.limits.total_seconds:.0f} s "
+                    "(the grader was still measuring what it returned)"
+                )
+            timeout = min(timeout or self.assignment.limits.call_seconds, left)
         try:
-            value = run(self._process())
+            value = run(self._process(), timeout)
         except (StudentError, UnitMissing, SandboxError) as exc:
             raise GraderBug(f"the reference child failed on {request.get('unit') or request.get('probe')} (the reference solution, or the kit acting on what the submission returned): {exc}") from None
         self.memory[key] = value
@@ -400,12 +418,14 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
     if reference is None:
         reference = Reference(assignment, cache_dir=cache_dir)
     start_together(process, reference)
+    reference.submission = process
     plugin = GradingPlugin(student, reference)
     try:
         exit_code, output = run_suite(assignment, plugin)
         if exit_code not in (0, 1):
             problems.append(f"grader error: the hidden suite did not run (pytest exit {exit_code}): {output[-2000:]}")
     finally:
+        reference.submission = None
         if process is not None:
             process.close()
         if owns_reference:

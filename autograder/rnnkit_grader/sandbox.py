@@ -323,9 +323,11 @@ class SubmissionProcess:
             self._write_all(codec.encode_message(message), t0, timeout)
             header = self._read_exact(4, t0, timeout)
             (size,) = struct.unpack(">I", header)
-            if size > codec.MAX_MESSAGE_BYTES:
-                raise SandboxError(f"the child sent a message of {size} bytes while {what}", "protocol")
-            return codec.decode_payload(self._read_exact(size, t0, timeout))
+            student = self.role != "reference"
+            limit = codec.MAX_REPLY_BYTES if student else codec.MAX_MESSAGE_BYTES
+            if size > limit:
+                raise SandboxError(f"the child sent a message of {size} bytes (the limit is {limit}) while {what}", "protocol")
+            return codec.decode_payload(self._read_exact(size, t0, timeout), codec.MAX_REPLY_VALUES if student else None)
         except SandboxError as exc:
             self._fail(exc, what)
         except codec.ProtocolError as exc:
