@@ -86,3 +86,18 @@ def test_dask_task_that_hangs_costs_only_its_submission(tmp_path):
     assert gradebook(tmp_path / "out") == {"correct": 100, "blank": 0}
     data = json.loads((tmp_path / "out" / A / "blank" / "results.json").read_text())
     assert "longer than the batch allows" in data["output"] and data["extra_data"]["batch_error"] == "timeout"
+
+
+def test_students_whose_folder_names_need_cleaning_are_never_merged(tmp_path):
+    """Names with unprintable characters or of more than 120 characters keep a digest of the original."""
+    from rnnkit_grader import batch
+
+    names = ["stud\x01", "stud\x02", "a" * 121, "a" * 122, "plain"]
+    for name in names:
+        folder = tmp_path / "submitted" / name / "01_rnn_numpy"
+        folder.mkdir(parents=True)
+        (folder / "01_rnn_numpy.ipynb").write_text("{}")
+    jobs = batch.find_submissions(tmp_path)
+    students = {job.student for job in jobs}
+    assert len(students) == len(names), students
+    assert "plain" in students and all(len(s) <= 120 and s.isprintable() for s in students)
