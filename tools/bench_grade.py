@@ -63,15 +63,22 @@ def compare_isolation(args):
     for assignment_id in args.assignments or ["01_rnn_numpy"]:
         assignment = assignments.get(assignment_id)
         times = {"plain": [], "isolated": []}
+        child_peak = {"plain": 0.0, "isolated": 0.0}
         for _ in range(args.repeat):
             for mode in ("plain", "isolated"):
                 os.environ["RNNKIT_NO_BWRAP"] = "1" if mode == "plain" else "0"
                 t0 = time.perf_counter()
-                grade_notebook(assignment.solution, assignment_id)
+                result = grade_notebook(assignment.solution, assignment_id)
                 times[mode].append(time.perf_counter() - t0)
+                child_peak[mode] = max(child_peak[mode], result.peak_rss_mib or 0.0)
         os.environ.pop("RNNKIT_NO_BWRAP")
         plain, isolated = statistics.median(times["plain"]), statistics.median(times["isolated"])
+        import resource
+
+        grader_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         print(f"{assignment_id}: plain child {plain:.2f} s, isolated {isolated:.2f} s, ratio {isolated / plain:.2f}  ({args.repeat} runs each)")
+        print(f"  peak memory: grader {grader_peak:.0f} MiB (so far in this run), student's child "
+              f"{child_peak['plain']:.0f} MiB plain / {child_peak['isolated']:.0f} MiB isolated")
         print(f"  isolation here: {isolation.describe()}")
     return 0
 
