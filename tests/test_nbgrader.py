@@ -9,7 +9,7 @@ Then one real nbgrader course folder (module fixture): generate_assignment for e
 assignment; handed in: for 01 five one-line attacks on a blank notebook (each once beat
 the old test cells), the blank, correct and a mistaken example; for every other
 assignment its correct example and one mistake. `nbgrader autograde` runs once per
-assignment while `rnnkit grade-batch` grades the same submitted/ folder beside it; the
+assignment, then `rnnkit grade-batch` grades the same submitted/ folder; the
 tests compare nbgrader's gradebook with rnnkit's results unit by unit.
 """
 
@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -95,7 +94,8 @@ def test_solution_has_a_test_cell_per_unit_worth_the_suites_points(assignment_id
     for name, cell in cells.items():
         source = "".join(cell["source"])
         assert nbgrader_bridge.HIDDEN_BEGIN in source and nbgrader_bridge.UNIT_MARK in source, name
-        assert "import" not in source, f"{name}: a test cell's code runs nothing of the grader's"
+        assert "rnnkit_grader import" not in source and "import rnnkit_grader" not in source, (
+            f"{name}: a test cell's code runs nothing of the grader's")
         assert nbgrader_meta(cell).get("locked"), f"{name} must be locked"
 
 
@@ -202,7 +202,7 @@ def submissions():
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """generate_assignment, hand in, then nbgrader autograde (per assignment) beside rnnkit grade-batch."""
+    """generate_assignment, hand in, nbgrader autograde (per assignment), then rnnkit grade-batch of the same files."""
     base = tmp_path_factory.mktemp("nbgrader")
     course, cache, tmpdir, out = base / "course", base / "reference-cache", base / "tmp", base / "rnnkit-out"
     for folder in (course, tmpdir):
@@ -211,7 +211,7 @@ def course(tmp_path_factory):
     for assignment_id in IDS:
         shutil.copytree(assignments.get(assignment_id).solution.parent, course / "solutions" / assignment_id)
         run_nbgrader(course, cache, tmpdir, "generate_assignment", assignment_id, "--force")
-    release = course / "release" / HOSTILE_ID / f"{HOSTILE_ID}.ipynb"
+    release = course / "assignments" / HOSTILE_ID / f"{HOSTILE_ID}.ipynb"  # the config's release_directory
     for assignment_id, students in submissions().items():
         for student, what in students.items():
             target = course / "submitted" / student / assignment_id
@@ -220,25 +220,19 @@ def course(tmp_path_factory):
                 nbformat.write(hostile_notebook(release, what), target / f"{assignment_id}.ipynb")
             else:
                 shutil.copy(EXAMPLES / assignment_id / f"{what}.ipynb", target / f"{assignment_id}.ipynb")
-    # rnnkit grades the same handed-in files beside nbgrader (CI has two cores)
-    rnnkit = subprocess.Popen(
+    for assignment_id in IDS:
+        run_nbgrader(course, cache, tmpdir, "autograde", assignment_id, "--create", "--force")
+    # the honest student autograded again, after every attack, still gets rnnkit's score
+    first = gradebook_units(course, HOSTILE_ID, "correct")
+    run_nbgrader(course, cache, tmpdir, "autograde", HOSTILE_ID, "--student", "correct", "--force")
+    rerun = gradebook_units(course, HOSTILE_ID, "correct")
+    run_nbgrader(course, cache, tmpdir, "generate_feedback", HOSTILE_ID, "--force")
+    # rnnkit grades the same handed-in files afterwards (not beside nbgrader: time limits hold per grading)
+    rnnkit = subprocess.run(
         [str(Path(sys.executable).with_name("rnnkit")), "grade-batch", str(course / "submitted"), "--out", str(out), "--jobs", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_for(tmpdir), cwd=base,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_for(tmpdir), cwd=base, timeout=3000,
     )
-    logs = {}
-    reader = threading.Thread(target=lambda: logs.setdefault("rnnkit", rnnkit.communicate()[0]))
-    reader.start()
-    try:
-        for assignment_id in IDS:
-            run_nbgrader(course, cache, tmpdir, "autograde", assignment_id, "--create", "--force")
-        # the honest student autograded again, after every attack, still gets rnnkit's score
-        first = gradebook_units(course, HOSTILE_ID, "correct")
-        run_nbgrader(course, cache, tmpdir, "autograde", HOSTILE_ID, "--student", "correct", "--force")
-        rerun = gradebook_units(course, HOSTILE_ID, "correct")
-        run_nbgrader(course, cache, tmpdir, "generate_feedback", HOSTILE_ID, "--force")
-    finally:
-        reader.join(timeout=3000)
-    assert rnnkit.returncode == 0, logs.get("rnnkit", "")[-3000:]
+    assert rnnkit.returncode == 0, rnnkit.stdout[-3000:]
     return {"course": course, "out": out, "tmpdir": tmpdir, "rerun": (first, rerun)}
 
 
@@ -323,3 +317,22 @@ def test_grade_batch_writes_the_same_scores_into_an_nbgrader_gradebook(course, t
     assert done.returncode == 0, done.stdout + done.stderr
     for name in students:
         assert gradebook_total(tmp_path, HOSTILE_ID, name) == gradebook_total(course["course"], HOSTILE_ID, name)
+
+
+def test_without_the_kits_config_autograde_gives_no_credit(tmp_path):
+    """A course folder whose config lacks the kit's step: nbgrader's Execute runs the test cells, which fail."""
+    course = tmp_path / "course"
+    course.mkdir()
+    text = (ROOT / "nbgrader_config.py").read_text()
+    (course / "nbgrader_config.py").write_text(text[: text.index("c.Autograde.autograde_preprocessors")])
+    shutil.copytree(assignments.get(HOSTILE_ID).solution.parent, course / "solutions" / HOSTILE_ID)
+    cache, tmpdir = tmp_path / "cache", tmp_path / "tmp"
+    tmpdir.mkdir()
+    run_nbgrader(course, cache, tmpdir, "generate_assignment", HOSTILE_ID, "--force")
+    target = course / "submitted" / "correct" / HOSTILE_ID
+    target.mkdir(parents=True)
+    shutil.copy(EXAMPLES / HOSTILE_ID / "correct.ipynb", target / f"{HOSTILE_ID}.ipynb")
+    run_nbgrader(course, cache, tmpdir, "autograde", HOSTILE_ID, "--create", "--force")
+    assert set(gradebook_units(course, HOSTILE_ID, "correct").values()) == {0}
+    autograded = (course / "autograded" / "correct" / HOSTILE_ID / f"{HOSTILE_ID}.ipynb").read_text()
+    assert "autograde with the kit's nbgrader_config.py" in autograded

@@ -1,17 +1,20 @@
-"""Benchmark: a batch of mixed example submissions, rnnkit grade-batch against nbgrader autograde.
+"""Benchmark: a batch of mixed example submissions, nbgrader autograde against rnnkit grade-batch.
 
-    .venv/bin/python tools/bench_batch.py [ASSIGNMENT ...] [--skip-nbgrader]
+    .venv/bin/python tools/bench_batch.py [ASSIGNMENT ...] [--per-assignment N] [--skip-nbgrader]
 
-Builds an nbgrader course folder in a temporary directory with every example of the
-given assignments (default 01_rnn_numpy, 03_hello_lm and 04_embeddings: 21 mixed
-submissions) handed in as students, then times, in this one run:
+Builds an nbgrader course folder in a temporary directory with the examples of the
+given assignments (default 01_rnn_numpy, 05_mnist and 06_char_rnn; all their examples,
+or the first N of each expected.json with --per-assignment N) handed in as students,
+then times, in this one run:
 
 - `rnnkit grade-batch --jobs 1` and `--jobs 2` (each from an empty output folder),
-- `nbgrader autograde` of the same submissions: nbgrader runs each whole notebook and
-  its hidden test cells, which grade with the same suites,
+- `nbgrader autograde` of the same submissions (one call per assignment): with the kit's
+  nbgrader_config.py, its GradeWithRnnkit step grades each submitted file with the same
+  sandbox and suites in place of nbgrader's Execute,
 
-and prints the wall times, the ratio rnnkit / nbgrader, the peak resident memory of
-each grading child (from results.json) and whether the totals agree.
+and prints the wall times, the ratios nbgrader / grade-batch (target: at most 1.2 against
+--jobs 1), the peak resident memory of each grading child (from results.json) and
+whether nbgrader's gradebook agrees with rnnkit unit by unit.
 """
 
 import argparse
@@ -30,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"
 BIN = Path(sys.executable).parent
+from rnnkit_grader.nbgrader_bridge import cell_name  # noqa: E402
 
 
 def run(cmd, cwd):
@@ -50,7 +54,8 @@ def run(cmd, cwd):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("assignments", nargs="*", default=["01_rnn_numpy", "03_hello_lm", "04_embeddings"])
+    parser.add_argument("assignments", nargs="*", default=["01_rnn_numpy", "05_mnist", "06_char_rnn"])
+    parser.add_argument("--per-assignment", type=int, default=0, help="only the first N examples of each assignment")
     parser.add_argument("--skip-nbgrader", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="rnnkit-bench-batch-"))
@@ -65,7 +70,8 @@ def main():
         shutil.copytree(ROOT / "solutions" / assignment_id, course / "solutions" / assignment_id)
         subprocess.run(nbgrader + ["generate_assignment", assignment_id, "--force", *flags], cwd=course, check=True,
                        capture_output=True, env=dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ["PATH"]])))
-        for example in sorted((EXAMPLES / assignment_id).glob("*.ipynb")):
+        names = list(json.loads((EXAMPLES / assignment_id / "expected.json").read_text()))
+        for example in [EXAMPLES / assignment_id / n for n in names[: args.per_assignment or None]]:
             target = course / "submitted" / example.stem / assignment_id
             target.mkdir(parents=True)
             shutil.copy(example, target / f"{assignment_id}.ipynb")
@@ -77,10 +83,11 @@ def main():
         times[jobs] = run([str(BIN / "rnnkit"), "grade-batch", str(course), "--out", str(out), "--jobs", str(jobs)], tmp)
         print(f"rnnkit grade-batch --jobs {jobs}: {times[jobs][0]:7.1f} s  ({times[jobs][0] / count:.1f} s per submission), "
               f"peak RSS of one process {times[jobs][1]:.0f} MiB")
-    totals, peaks = {}, {}
+    units, peaks = {}, {}
     for results in sorted((tmp / "out1").glob("*/*/results.json")):
         data = json.loads(results.read_text())
-        totals[(results.parent.name, results.parent.parent.name)] = data["score"]
+        units[(results.parent.name, results.parent.parent.name)] = {
+            cell_name(u): round(v["score"], 4) for u, v in data["extra_data"]["units"].items()}
         peaks.setdefault(results.parent.parent.name, []).append(data["extra_data"].get("child_peak_rss_mib") or 0)
     for assignment_id, values in sorted(peaks.items()):
         print(f"peak RSS of a grading child, {assignment_id}: median {sorted(values)[len(values) // 2]:.0f} MiB, max {max(values):.0f} MiB")
@@ -93,16 +100,18 @@ def main():
             seconds, peak = seconds + s, max(peak, p)
     print(f"nbgrader autograde:           {seconds:7.1f} s  ({seconds / count:.1f} s per submission), peak RSS of one process {peak:.0f} MiB")
     for jobs in (1, 2):
-        print(f"ratio rnnkit --jobs {jobs} / nbgrader: {times[jobs][0] / seconds:.2f}")
+        print(f"ratio nbgrader autograde / rnnkit grade-batch --jobs {jobs}: {seconds / times[jobs][0]:.2f}"
+              + ("  (target <= 1.2)" if jobs == 1 else ""))
     from nbgrader.api import Gradebook
 
     mismatches = []
     with Gradebook(db) as gb:
-        for (student, assignment_id), score in totals.items():
-            theirs = gb.find_submission(assignment_id, student).score
-            if abs(theirs - score) > 1e-6:
-                mismatches.append(f"{student}/{assignment_id}: rnnkit {score}, nbgrader {theirs}")
-    print("totals agree" if not mismatches else "totals differ:\n  " + "\n  ".join(mismatches))
+        for (student, assignment_id), ours in units.items():
+            notebook = gb.find_submission_notebook(assignment_id, assignment_id, student)
+            theirs = {g.name: round(g.auto_score or 0.0, 4) for g in notebook.grades}
+            if theirs != ours:
+                mismatches.append(f"{student}/{assignment_id}: rnnkit {ours}, nbgrader {theirs}")
+    print("unit scores agree" if not mismatches else "unit scores differ:\n  " + "\n  ".join(mismatches))
     shutil.rmtree(tmp, ignore_errors=True)
     return 1 if mismatches else 0
 

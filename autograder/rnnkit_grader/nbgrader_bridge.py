@@ -65,6 +65,8 @@ def cell_name(unit):
 
 
 UNIT_MARK = "# rnnkit unit:"
+NOT_CONFIGURED = ("not graded: autograde with the kit's nbgrader_config.py, which grades with "
+                  "rnnkit_grader.nbgrader_step.GradeWithRnnkit instead of running this cell")
 
 
 def test_cell_source(assignment_id, unit, points):
@@ -76,7 +78,10 @@ def test_cell_source(assignment_id, unit, points):
         f"# Running this cell yourself only prints this reminder: test your code with the check above.\n"
         f"print({(unit + ': ' + format(points, 'g') + ' points, graded by the course autograder').__repr__()})\n"
         f"{HIDDEN_BEGIN}\n"
-        f"{UNIT_MARK} {unit} ({assignment_id}), graded by rnnkit_grader.nbgrader_step\n"
+        f"{UNIT_MARK} {unit} ({assignment_id}), graded by rnnkit_grader.nbgrader_step. Under nbgrader's own\n"
+        f"# Execute step (a course folder without the kit's nbgrader_config.py) this cell fails: no credit.\n"
+        f"if __import__('os').environ.get('NBGRADER_EXECUTION') == 'autograde':\n"
+        f"    raise RuntimeError({NOT_CONFIGURED!r})\n"
         f"{HIDDEN_END}"
     )
 
