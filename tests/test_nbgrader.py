@@ -336,3 +336,18 @@ def test_without_the_kits_config_autograde_gives_no_credit(tmp_path):
     assert set(gradebook_units(course, HOSTILE_ID, "correct").values()) == {0}
     autograded = (course / "autograded" / "correct" / HOSTILE_ID / f"{HOSTILE_ID}.ipynb").read_text()
     assert "autograde with the kit's nbgrader_config.py" in autograded
+
+
+def test_autograde_refuses_without_strong_isolation(monkeypatch):
+    """Without bubblewrap the kit's step grades nobody (every test cell then fails closed), unless weak is asked for."""
+    from rnnkit_grader import isolation
+    from rnnkit_grader.nbgrader_step import GradeWithRnnkit, _run_for
+
+    monkeypatch.setenv("RNNKIT_NO_BWRAP", "1")
+    monkeypatch.delenv(isolation.WEAK_ENV, raising=False)
+    run = _run_for(None, None)
+    try:
+        with pytest.raises(isolation.IsolationRefused, match="isolation weak"):
+            GradeWithRnnkit()._grade(b"{}", "01_rnn_numpy", run, {"nbgrader": {"student": "s", "assignment": "01_rnn_numpy"}})
+    finally:
+        run.close()

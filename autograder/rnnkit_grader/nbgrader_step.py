@@ -28,10 +28,8 @@ still keyed by suite, solution and kit, so a changed suite never reads stale ans
 """
 
 import atexit
-import hashlib
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import traceback
@@ -44,23 +42,13 @@ from traitlets import Dict, Unicode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-MAX_SUBMISSION_BYTES = 64 * 1024 * 1024
 
 
 def kit_fingerprint(assignment):
     """Digest of what a reference answer depends on: the suite, the solution and the kit's code."""
-    import rnnkit
-    import rnnkit_child
-    import rnnkit_grader
+    from rnnkit_grader.runner import kit_fingerprint as fingerprint
 
-    digest = hashlib.sha256()
-    for path in (assignment.suite, assignment.solution):
-        digest.update(str(path.name).encode() + b"\0" + Path(path).read_bytes())
-    for package in (rnnkit, rnnkit_child, rnnkit_grader):
-        root = Path(package.__file__).resolve().parent
-        for source in sorted(root.rglob("*.py")):
-            digest.update(str(source.relative_to(root)).encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()[:24]
+    return fingerprint(assignment)[:24]
 
 
 class _Run:
@@ -153,6 +141,11 @@ class GradeWithRnnkit(NbGraderPreprocessor):
         help="Folder for reference answers shared by the runs that name it (default: a folder private to the run)",
     ).tag(config=True)
 
+    isolation = Unicode(
+        "strong",
+        help="'strong' (default): refuse to grade where bubblewrap cannot run; 'weak': grade in a plain child (or RNNKIT_ISOLATION=weak)",
+    ).tag(config=True)
+
     assignment_ids = Dict(
         {},
         help="nbgrader assignment name -> kit assignment id, for courses that rename the kit's assignments",
@@ -193,17 +186,12 @@ class GradeWithRnnkit(NbGraderPreprocessor):
         return candidate if candidate in assignments.ASSIGNMENT_IDS else None
 
     def _submitted_bytes(self, resources, coursedir):
+        """The submitted file's bytes, read as `rnnkit grade` reads it: never through a symlink, bounded."""
+        from rnnkit_grader.notebook import read_submission
+
         info = resources["nbgrader"]
         folder = Path(coursedir.format_path(coursedir.submitted_directory, info["student"], info["assignment"]))
-        path = folder / f"{info['notebook']}.ipynb"
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise OSError(f"{path} is not a regular file")
-            data = handle.read(MAX_SUBMISSION_BYTES + 1)
-        if len(data) > MAX_SUBMISSION_BYTES:
-            raise OSError(f"{path} is larger than {MAX_SUBMISSION_BYTES // (1024 * 1024)} MiB")
-        return data
+        return read_submission(folder / f"{info['notebook']}.ipynb", root=folder)
 
     # ---- the step -----------------------------------------------------------------------
 
@@ -263,6 +251,9 @@ class GradeWithRnnkit(NbGraderPreprocessor):
         from rnnkit_grader.report import unit_scores
         from rnnkit_grader.runner import grade_notebook
 
+        from rnnkit_grader import isolation
+
+        isolation.require_strong("autograde students' notebooks", explicit=self.isolation)
         assignment = assignments.get(kit_id)
         with run.lock:
             points = run.unit_points(kit_id)
