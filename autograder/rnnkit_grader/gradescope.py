@@ -30,6 +30,12 @@ fi
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet -e /autograder/source
+# The second line where the container forbids bubblewrap (a zip built with --isolation weak):
+# the student's child then runs as `nobody`, so what it must not read is made root's only.
+# It needs only the interpreter, the packages, rnnkit and rnnkit_child, which stay readable.
+chmod -R go-rwx /autograder/source/autograder/suites /autograder/source/solutions \
+    /autograder/source/autograder/rnnkit_grader 2>/dev/null || true
+chmod go+rx /autograder /autograder/source /autograder/source/autograder
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
