@@ -62,6 +62,9 @@ def cmd_grade_batch(args):
         print(f"rnnkit grade-batch: {exc}", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # Ctrl-C stops the batch even when started from a process that ignores SIGINT (a test runner,
+    # nohup, a job started with &): Python then installs no KeyboardInterrupt handler of its own.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         all_jobs, todo, failures, gradebook = batch.run_batch(
             args.dir, args.out, jobs=args.jobs, assignment=args.assignment, scheduler=args.scheduler, timeout=args.timeout
@@ -75,6 +78,7 @@ def cmd_grade_batch(args):
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     for job, exc in failures:
         print(f"not graded: {job.path}: {exc}", file=sys.stderr)
     print(f"graded {len(todo) - len(failures)} of {len(todo)}; gradebook: {gradebook}")
