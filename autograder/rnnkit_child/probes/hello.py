@@ -12,23 +12,7 @@ the suite, in the grader, or the reference child turns that into verdicts.
 
 import numpy as np
 
-
-def _keras():
-    import keras
-
-    return keras
-
-
-def _model(model):
-    """The model described by {"json": model.to_json(), "weights": [...]}."""
-    built = _keras().models.model_from_json(model["json"])
-    built.set_weights([np.asarray(w, dtype=np.float32) for w in model["weights"]])
-    return built
-
-
-def _type_name(value):
-    cls = type(value)
-    return f"{cls.__module__}.{cls.__qualname__}"
+from rnnkit_child.probes._common import _keras, _model, _type_name
 
 
 def _raw(value):

@@ -18,18 +18,9 @@ GRU, a list [h, c] for an LSTM) and is passed on as it is.
 
 import numpy as np
 
+from rnnkit_child.probes._common import _keras, _error
+
 PAD, START, END, FIRST_DIGIT = 0, 1, 2, 3
-
-
-def _keras():
-    import keras
-
-    return keras
-
-
-def _error(exc):
-    text = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"
 
 
 def _build(namespace, vocab_size, units, seed):

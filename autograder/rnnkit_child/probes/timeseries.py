@@ -15,11 +15,7 @@ what `forecast` must return; it is a probe model, not a forecaster.
 
 import numpy as np
 
-
-def _keras():
-    import keras
-
-    return keras
+from rnnkit_child.probes._common import _export, _keras, _model
 
 
 def _numbers(value):
@@ -34,33 +30,12 @@ def _numbers(value):
     return value
 
 
-def _model(model):
-    """The model described by {"json": model.to_json(), "weights": [...]}."""
-    built = _keras().models.model_from_json(model["json"])
-    built.set_weights([np.asarray(w, dtype=np.float32) for w in model["weights"]])
-    return built
-
-
-def _type_name(value):
-    cls = type(value)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def built_model(namespace, units, num_layers, kind):
     """What build_forecaster(units, num_layers, kind) returned, as data: its type, its Keras
     config (model.to_json(), or why that failed) and its weights."""
     _keras().utils.set_random_seed(0)
     model = namespace["build_forecaster"](units=units, num_layers=num_layers, kind=kind)
-    info = {"type": _type_name(model), "json": None, "json_error": None, "weights": None}
-    try:
-        info["json"] = model.to_json()
-    except Exception as exc:  # not a Keras model, or one Keras can't describe
-        info["json_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-    try:
-        info["weights"] = [np.asarray(w) for w in model.get_weights()]
-    except Exception:
-        pass
-    return info
+    return _export(model)
 
 
 def train_given_model(namespace, model, x, y, epochs, learning_rate, seed):

@@ -15,20 +15,11 @@ import time
 
 import numpy as np
 
+from rnnkit_child.probes._common import _keras, _error
+
 from rnnkit_grader.reference.timeseries import _rebuild
 
 PAD, START, END, FIRST_DIGIT = 0, 1, 2, 3
-
-
-def _keras():
-    import keras
-
-    return keras
-
-
-def _error(exc):
-    text = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"
 
 
 def _numpy(value):
