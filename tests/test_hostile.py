@@ -139,6 +139,43 @@ def test_hostile_submission_in_a_batch_costs_no_one_else(submission, tmp_path):
     assert "mallory,90.0,90.0" in gradebook
 
 
+# One hostile one_hot of each kind (the rest of the notebook is correct, so each should score 90).
+ATTACKS = {
+    "reader": "import glob\ndef one_hot(indices, depth):\n    found = glob.glob('/**/solutions/**/*.ipynb', recursive=True) + glob.glob('/**/tools/variants/*.py', recursive=True)\n    ns = {}\n    exec(open(found[0]).read() if found else 'raise RuntimeError(\"nothing\")', ns)\n    return ns['one_hot'](indices, depth)\n",
+    "importer": "def one_hot(indices, depth):\n    import importlib\n    for name in ('rnnkit_grader.reference.numeric', 'rnnkit_grader.runner', 'tools.variants.v01_rnn_numpy'):\n        importlib.import_module(name)\n    raise RuntimeError('no kit code found')\n",
+    "patcher": "import sys, numpy as np\nsys.modules['rnnkit_child.codec'].to_data = lambda value, _depth=0: {'__ndarray__': 'forged'}\ndef one_hot(indices, depth):\n    return np.zeros(np.shape(indices) + (depth,), np.float32)\n",
+    "flooder": "def one_hot(indices, depth):\n    raise ValueError('x' * 50_000_000)\n",
+    "filler": "import os\ndef one_hot(indices, depth):\n    block = b'0' * 2**20\n    for n in range(10_000):\n        with open(f'fill{n}', 'wb') as f:\n            f.write(block * 32)\n",
+    "constant": "import numpy as np\ndef one_hot(indices, depth):\n    return np.eye(4, dtype=np.float32)[[0, 1, 2]]\n",
+}
+
+
+@needs_bwrap
+def test_a_batch_of_every_kind_of_attack_grades_the_honest_students_in_full(submission, tmp_path):
+    """Reading the kit, importing it, forging the child's replies, flooding text, filling the disk, a constant,
+    a symlink to the solution: each costs only its own one_hot; alice and bob get 100. (A child that stalls
+    the request channel: tests/test_sandbox.py; hanging and dying workers: tests/test_hostile_input.py.)"""
+    from rnnkit_grader import batch
+
+    root = tmp_path / "course" / "submitted"
+    students = {"alice": {}, "bob": {}, **{name: {"one_hot": code} for name, code in ATTACKS.items()}}
+    for student, replace in students.items():
+        folder = root / student / A
+        folder.mkdir(parents=True)
+        (folder / f"{A}.ipynb").write_bytes(submission(A, replace=replace, name=f"{student}.ipynb").read_bytes())
+    linker = root / "linker" / A
+    linker.mkdir(parents=True)
+    (linker / f"{A}.ipynb").symlink_to(assignments.get(A).solution)
+    batch.run_batch(tmp_path / "course", tmp_path / "out", jobs=2, progress=False)
+    rows = dict(line.split(",", 1) for line in (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:])
+    assert rows["alice"] == "100.0,100.0" and rows["bob"] == "100.0,100.0", rows
+    assert rows["linker"] == "0.0,0.0", rows
+    for name in ATTACKS:
+        assert float(rows[name].split(",")[0]) <= 90.0, (name, rows[name])
+    report = tmp_path / "out" / A / "flooder" / "results.json"
+    assert report.stat().st_size < 2**20
+
+
 @needs_bwrap
 def test_private_tmp_keeps_a_kit_installed_under_tmp(tmp_path, monkeypatch):
     """A checkout under /tmp (a fresh clone there) stays importable; the rest of /tmp is not visible."""
