@@ -83,3 +83,13 @@ def matches(actual, expected, tol=1e-6):
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     return actual.shape == expected.shape and rel_error(actual, expected) < tol
+
+
+def parameter_gap(shapes, want):
+    """How a model's weight shapes (lists of lists) differ from `want`, as a phrase for feedback:
+    "no weights", "+12 parameters against", or "as many parameters as, but other weight shapes than,"."""
+    params = sum(int(np.prod(s)) for s in shapes) if isinstance(shapes, list) and all(isinstance(s, list) for s in shapes) else 0
+    expected = sum(int(np.prod(s)) for s in want)
+    if not params:
+        return "no weights"
+    return f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,"

@@ -44,13 +44,6 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 
 
-def kit_fingerprint(assignment):
-    """Digest of what a reference answer depends on: the suite, the solution and the kit's code."""
-    from rnnkit_grader.runner import kit_fingerprint as fingerprint
-
-    return fingerprint(assignment)[:24]
-
-
 class _Run:
     """What one autograde run shares between its notebooks: reference children and their cache."""
 
@@ -67,10 +60,10 @@ class _Run:
         self.lock = threading.Lock()
 
     def reference(self, assignment):
-        from rnnkit_grader.runner import Reference
+        from rnnkit_grader.runner import Reference, kit_fingerprint
 
         if assignment.id not in self.references:
-            folder = self.cache_root / assignment.id / kit_fingerprint(assignment)
+            folder = self.cache_root / assignment.id / kit_fingerprint(assignment)[:24]
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.references[assignment.id] = Reference(assignment, cache_dir=folder)
         return self.references[assignment.id]

@@ -174,9 +174,7 @@ def check_built(student, reference, memo, hidden, cell, batch, time, seed=0):
             checks.fail(f"{call} maps ({batch}, {time}, 5) inputs to {shape}, expected ({batch}, {time}, 5).{hint}")
         shapes = got.get("shapes")
         if shapes != want:
-            params = sum(int(np.prod(s)) for s in shapes) if isinstance(shapes, list) and all(isinstance(s, list) for s in shapes) else 0
-            expected = sum(int(np.prod(s)) for s in want)
-            how = "no weights" if not params else (f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,")
+            how = checks.parameter_gap(shapes, want)
             checks.fail(f"{call} has {how} one {cell.upper()} layer of {hidden} units followed by Dense(5). Layers: {got.get('layers')}.")
         kit = reference.probe("hello.kit_outputs", weights=weights, x=x, cell=cell, hidden=hidden)["outputs"]
         if not np.allclose(out, kit, rtol=1e-4, atol=1e-5):

@@ -106,9 +106,7 @@ def check_built(student, reference, memo, V, E, H, cell, ids, projection=None):
             checks.fail(f"build_embedding_lm: the model has no keras.layers.Embedding (layers: {layers}).")
         shapes = got.get("shapes")
         if shapes != want:
-            params = sum(int(np.prod(s)) for s in shapes) if isinstance(shapes, list) and all(isinstance(s, list) for s in shapes) else 0
-            expected = sum(int(np.prod(s)) for s in want)
-            how = "no weights" if not params else (f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,")
+            how = checks.parameter_gap(shapes, want)
             checks.fail(f"{call} has {how} an Embedding {V}x{E}, one {cell.upper()} of {H} units and Dense({V}). Layers: {layers}.")
         kit = reference.probe(
             "hello.kit_outputs", weights=weights, x=ids, cell=cell, hidden=H, embed_dim=E, vocab_size=V, projection=projection
