@@ -3,11 +3,11 @@
 Two corpora, both plain English text:
 
 - "python-docs" (the default, offline): the prose of the Python Language Reference
-  that every CPython ships as `pydoc_data.topics` (what `help("for")` prints), about
-  465,000 characters. Curly quotes and dashes are folded to ASCII, so the text is
-  printable ASCII plus newlines. CPython refreshes these pages in each patch release,
-  so the text differs slightly between 3.11.x versions (the manifest records the
-  sha256 for 3.11.7); on one machine it never changes.
+  (what `help("for")` prints), 464,506 characters in a file the kit ships,
+  `rnnkit/data/python_docs.txt`, whose sha256 is checked on every load: the same text,
+  and so the same figures (V = 94), on every Python version and machine. It was made
+  once from CPython 3.11.7's `pydoc_data.topics` by `python_docs_from_pydoc()`, with
+  curly quotes and dashes folded to ASCII (printable ASCII plus newlines).
 - "shakespeare" (optional, downloaded once): Tiny Shakespeare, 1,115,394 characters
   from karpathy/char-rnn, cached and verified by sha256. Without a network the
   loader falls back to the default corpus and says so; a cached file that is good is
@@ -18,7 +18,9 @@ Two corpora, both plain English text:
     text = load_corpus("shakespeare")  # download once, then from the cache
 """
 
+import functools
 import hashlib
+import importlib.resources
 import os
 import tempfile
 import urllib.error
@@ -29,6 +31,9 @@ from rnnkit import sha256_of  # noqa: F401 - also part of this module's API
 
 DEFAULT_CORPUS = "python-docs"
 CORPORA = ("python-docs", "shakespeare")
+
+PYTHON_DOCS_FILE = "python_docs.txt"  # in rnnkit/data/
+PYTHON_DOCS_SHA256 = "2175d1c12d102f025e44e9c6ff7cde39b5a9c3760b0c68ccc2ad5f8294e60dd7"
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -46,11 +51,40 @@ class CorpusError(RuntimeError):
     """A corpus could not be loaded (download failed, checksum wrong) and no fallback was allowed."""
 
 
+def python_docs_path():
+    """Where the shipped default corpus lies (inside the installed rnnkit package)."""
+    return Path(str(importlib.resources.files("rnnkit") / "data" / PYTHON_DOCS_FILE))
+
+
+@functools.lru_cache(maxsize=1)
 def python_docs_text():
-    """The default corpus: Python's Language Reference topics as one ASCII string.
+    """The default corpus: the shipped Language Reference text, checked against its sha256.
+
+    Raises CorpusError when the file is missing or its sha256 is not PYTHON_DOCS_SHA256
+    (a damaged or edited copy, or line endings converted by a checkout).
+    """
+    path = python_docs_path()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"the kit's default corpus {path} cannot be read ({exc}); reinstall rnnkit") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != PYTHON_DOCS_SHA256:
+        raise CorpusError(
+            f"the kit's default corpus {path} has sha256 {digest}, expected {PYTHON_DOCS_SHA256}: "
+            "the file was changed or damaged (line endings converted by git?); reinstall rnnkit or restore it "
+            "with `git checkout rnnkit/data/python_docs.txt`"
+        )
+    return data.decode("utf-8")
+
+
+def python_docs_from_pydoc():
+    """Rebuild the default corpus from this Python's `pydoc_data.topics` (how the shipped file was made).
 
     The topics are joined in alphabetical order of their names, each once (two names
-    share a page), separated by a blank line.
+    share a page), separated by a newline, folded to printable ASCII plus newlines.
+    CPython refreshes these pages in its releases, so only 3.11.7 gives the shipped text;
+    the kit never calls this when loading.
     """
     from pydoc_data.topics import topics
 
@@ -131,5 +165,5 @@ def load_corpus(name=DEFAULT_CORPUS, cache_dir=None, url=SHAKESPEARE_URL, fallba
             say(f"Corpus: Tiny Shakespeare, {len(text):,} characters (verified copy at {path}).")
             return text
     text = python_docs_text()
-    say(f"Corpus: the Python Language Reference shipped with Python (pydoc_data.topics), {len(text):,} characters.")
+    say(f"Corpus: the Python Language Reference (the kit's copy, sha256 verified), {len(text):,} characters.")
     return text

@@ -4,8 +4,12 @@ No test touches the network: downloads come from file:// URLs of files written h
 with the expected sha256 patched to theirs.
 """
 
+import glob
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,51 @@ def test_default_corpus_is_sizeable_plain_ascii():
     assert all(ch == "\n" or " " <= ch <= "~" for ch in corpus)
     assert "assert" in corpus and "The" in corpus
     assert corpus == text.python_docs_text(), "the default corpus is the same on every call"
+
+
+def test_default_corpus_is_the_shipped_file_with_its_sha256():
+    shipped = ROOT / "rnnkit" / "data" / text.PYTHON_DOCS_FILE
+    assert text.python_docs_path().resolve() == shipped.resolve()
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == text.PYTHON_DOCS_SHA256
+    corpus = text.load_corpus(quiet=True)
+    assert (len(corpus), len(set(corpus))) == (464_506, 94), "the figures notebook 06 quotes"
+
+
+def test_damaged_default_corpus_is_refused(tmp_path, monkeypatch):
+    damaged = tmp_path / text.PYTHON_DOCS_FILE
+    damaged.write_bytes(text.python_docs_path().read_bytes().replace(b"\n", b"\r\n", 1))
+    monkeypatch.setattr(text, "python_docs_path", lambda: damaged)
+    text.python_docs_text.cache_clear()
+    try:
+        with pytest.raises(text.CorpusError, match="sha256 .* expected 2175d1"):
+            text.load_corpus(quiet=True)
+        damaged.unlink()
+        with pytest.raises(text.CorpusError, match="cannot be read"):
+            text.load_corpus(quiet=True)
+    finally:
+        text.python_docs_text.cache_clear()
+
+
+def find_python(version):
+    """An interpreter of `version` ("3.12"): on PATH, or installed by pyenv; None if neither."""
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = [shutil.which(f"python{version}")] + sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"))
+    for python in filter(None, candidates):
+        if subprocess.run([python, "--version"], capture_output=True).returncode == 0:  # a pyenv shim may fail
+            return python
+    return None
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_default_corpus_is_the_same_on_other_pythons(version):
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"python{version} is not installed here (neither on PATH nor by pyenv)")
+    code = "import hashlib, rnnkit.text as t; print(hashlib.sha256(t.load_corpus(quiet=True).encode()).hexdigest())"
+    done = subprocess.run([python, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == text.PYTHON_DOCS_SHA256
 
 
 def test_load_corpus_says_which_corpus(capsys):
@@ -119,4 +168,5 @@ def test_manifest_lists_both_corpora():
     assert shakespeare["sha256"] == text.SHAKESPEARE_SHA256
     assert shakespeare["origin"] == text.SHAKESPEARE_URL
     docs = sources["python-docs"]
-    assert docs["license"] and docs["origin"] and len(docs["sha256"]) == 64
+    assert docs["license"] and docs["origin"]
+    assert docs["sha256"] == text.PYTHON_DOCS_SHA256
