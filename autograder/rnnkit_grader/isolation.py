@@ -365,6 +365,11 @@ class ChildCgroup:
 
         return join
 
+    def add(self, pid):
+        """Move the process pid (not yet running student code) into the groups."""
+        for name in sorted({str(p / "cgroup.procs") for p in self.paths.values()}):
+            Path(name).write_text(str(pid))
+
     def kill_all(self):
         """SIGKILL whatever is left in the groups (processes that left the session too)."""
         for path in set(self.paths.values()):

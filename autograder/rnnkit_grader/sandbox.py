@@ -7,14 +7,24 @@ requests from that child. A request that runs past its time limit, a child that
 dies (exit, segfault, out of memory) or one that sends garbage ends that request with
 a `SandboxError`; the whole process group is killed and the next request gets a fresh
 child with the cells run again. Output the child prints is drained and capped.
+
+Where bubblewrap works, a student's child is not started from scratch: `ChildTemplate` keeps
+one pre-started process per sandbox view (the same bwrap command, run once) with the imports
+done (NumPy, and TensorFlow and Keras where the assignment preloads them), and forks each
+submission's child from it into namespaces, scratch, /tmp and limits of its own
+(`rnnkit_child/template.py` says how). The reference child, and every child without
+bubblewrap, is started as before. RNNKIT_CHILD_TEMPLATE=0 turns the template off.
 """
 
+import atexit
 import contextlib
 import dataclasses
+import json
 import os
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -127,6 +137,163 @@ def launch(*args, **kwargs):
         raise job["error"]
     return job["result"]
 
+TEMPLATE_ENV = "RNNKIT_CHILD_TEMPLATE"
+
+
+def templates_enabled():
+    return os.environ.get(TEMPLATE_ENV, "1").strip() != "0"
+
+
+class TemplateError(Exception):
+    """The template could not start or fork a child; the plain start is used instead."""
+
+
+class ForkedChild:
+    """A child forked from a ChildTemplate, with the parts of subprocess.Popen that SubmissionProcess uses."""
+
+    def __init__(self, pid, stdin, stdout, status_fd):
+        self.pid = pid  # the host pid of the fork (the namespace's parent): its tree is the child
+        self.stdin = stdin
+        self.stdout = stdout
+        self._status_fd = status_fd
+        self.returncode = None
+
+    def wait(self, timeout=None):
+        """The server's exit status (negative: a signal); a tree killed before it could say is -SIGKILL."""
+        if self.returncode is not None:
+            return self.returncode
+        if self._status_fd is not None:
+            ready, _, _ = select.select([self._status_fd], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired("child", timeout)
+            data = b""
+            while len(data) < 4:
+                chunk = os.read(self._status_fd, 4 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+            os.close(self._status_fd)
+            self._status_fd = None
+            self.returncode = struct.unpack(">i", data)[0] if len(data) == 4 else -signal.SIGKILL
+        return self.returncode
+
+
+class ChildTemplate:
+    """A pre-started process in one sandbox view, with the child's imports done; forks children."""
+
+    def __init__(self, view, preload_tf, env, startup_seconds):
+        self.view = list(view)
+        self._lock = threading.Lock()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._control = ours
+        env = dict(env, RNNKIT_TEMPLATE_FD=str(theirs.fileno()), RNNKIT_PRELOAD_TF="1" if preload_tf else "0")
+        try:
+            self.proc = launch(self.view + [sys.executable, "-u", "-m", "rnnkit_child.template"], pass_fds=(theirs.fileno(),),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
+                               env=env, start_new_session=True)
+        except OSError as exc:
+            raise TemplateError(f"could not start the child template: {exc}") from None
+        finally:
+            theirs.close()
+        ours.settimeout(startup_seconds)
+        try:
+            ready = ours.recv(4096)
+        except OSError:
+            ready = b""
+        if b"ready" not in ready:
+            self.close()
+            raise TemplateError("the child template did not start")
+        self.proc.stderr.close()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def fork(self, env, timeout, scratch_bytes=isolation.SCRATCH_BYTES, tmp_bytes=isolation.TMP_BYTES):
+        """A ForkedChild with env as its whole environment (its responses on fd 3) and the response pipe's read end."""
+        pipes = [os.pipe() for _ in range(4)]  # requests, output, responses, status
+        theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
+        ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]]
+        request = json.dumps({"env": env, "scratch_bytes": int(scratch_bytes), "tmp_bytes": int(tmp_bytes)}).encode()
+        try:
+            with self._lock:
+                self._control.settimeout(timeout)
+                socket.send_fds(self._control, [request], theirs)
+                answer = json.loads(self._control.recv(4096) or b"{}")
+        except (OSError, ValueError) as exc:
+            for fd in ours:
+                os.close(fd)
+            raise TemplateError(f"the child template did not answer: {exc}") from None
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        pid = self._host_pid(answer.get("pid"))
+        if pid is None:
+            for fd in ours:
+                os.close(fd)
+            raise TemplateError(f"the child template could not fork: {answer.get('error', answer)}")
+        child = ForkedChild(pid, open(ours[0], "wb", buffering=0), open(ours[1], "rb"), ours[3])
+        return child, ours[2]
+
+    def _host_pid(self, pid_in_template):
+        """The host pid of the template's child numbered pid_in_template in the template's namespace."""
+        if not isinstance(pid_in_template, int):
+            return None
+        for pid in isolation.descendants(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("NSpid:"):
+                            ids = line.split()[1:]
+                            if len(ids) == 2 and ids[1] == str(pid_in_template):
+                                return pid
+                            break
+            except OSError:
+                continue
+        return None
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self._control.close()
+        for pid in [self.proc.pid, *isolation.descendants(self.proc.pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+_TEMPLATES = {}  # (grader pid, view, preload_tf) -> ChildTemplate
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def child_template(view, preload_tf, env, startup_seconds):
+    """The live template for this sandbox view, started on first use; None where it can't start."""
+    key = (os.getpid(), tuple(view), bool(preload_tf))
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get(key)
+        if template is not None and not template.alive():
+            template.close()
+            template = _TEMPLATES.pop(key)  # died: start another
+            template = None
+        if template is None and key not in _TEMPLATES:
+            try:
+                template = ChildTemplate(view, preload_tf, env, startup_seconds)
+            except TemplateError:
+                _TEMPLATES[key] = None  # not again in this process: the plain start works
+                return None
+            _TEMPLATES[key] = template
+        return template
+
+
+def close_templates():
+    with _TEMPLATES_LOCK:
+        for key, template in list(_TEMPLATES.items()):
+            if template is not None and key[0] == os.getpid():
+                with contextlib.suppress(Exception):
+                    template.close()
+        _TEMPLATES.clear()
+
+
+atexit.register(close_templates)
+
 
 class SubmissionProcess:
     """One sandboxed child running one submission's cells."""
@@ -151,6 +318,7 @@ class SubmissionProcess:
         self._scratch = None  # a host folder, only where there is no bubblewrap (which gives a sized tmpfs)
         self.deadline = None  # wall clock, set when the student's child first starts
         self.start_failure = None  # a child that could not even run the cells is not retried
+        self.forked = False  # whether a start was forked from a pre-started template
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -202,23 +370,29 @@ class SubmissionProcess:
             f"rnnkit-{os.getpid()}-{id(self)}-{self.restarts}",
             memory_bytes=self.limits.memory_bytes + isolation.SCRATCH_BYTES + isolation.TMP_BYTES,
         )
-        try:
-            self.proc = launch(
-                command,
-                preexec_fn=self._cgroup.join_hook(user),  # cgroups before exec, so every descendant is in them
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,),
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as exc:
+        self.proc = self._fork_from_template(bwrap, env) if bwrap and self.role == "student" and templates_enabled() else None
+        if self.proc is not None:
             os.close(read_fd)
-            raise SandboxError(f"could not start the child: {exc}", "crash") from None
-        finally:
             os.close(write_fd)
+            read_fd = self._template_responses
+        else:
+            try:
+                self.proc = launch(
+                    command,
+                    preexec_fn=self._cgroup.join_hook(user),  # cgroups before exec, so every descendant is in them
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(write_fd,),
+                    cwd=cwd,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                os.close(read_fd)
+                raise SandboxError(f"could not start the child: {exc}", "crash") from None
+            finally:
+                os.close(write_fd)
         os.set_blocking(self.proc.stdin.fileno(), False)  # every write has a deadline (_write_all)
         self._responses = read_fd
         self._output = bytearray()
@@ -236,6 +410,31 @@ class SubmissionProcess:
             self.cell_errors = errors
             self.startup_seconds = time.monotonic() - t0
         self.started_once = True
+
+    def _fork_from_template(self, view, env):
+        """The child forked from the template of this sandbox view (started on first use), put in its
+        cgroups before it makes its namespaces; None where there is no template (then the plain start)."""
+        template_env = {k: v for k, v in env.items() if not k.startswith("RNNKIT_LIMIT_") and k != "RNNKIT_RESPONSE_FD"}
+        template = child_template(view, self.limits.preload_tf, template_env, max(self.limits.startup_seconds, 60.0))
+        if template is None:
+            return None
+        try:
+            child, self._template_responses = template.fork(dict(env, RNNKIT_RESPONSE_FD="3"), timeout=30.0)
+        except TemplateError:
+            return None
+        try:
+            self._cgroup.add(child.pid)
+            child.stdin.write(b"G")  # go: make the namespaces, then serve
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGKILL)
+            for stream in (child.stdin, child.stdout):
+                stream.close()
+            os.close(self._template_responses)
+            child.wait()
+            return None
+        self.forked = True
+        return child
 
     def close(self):
         proc, self.proc = self.proc, None
