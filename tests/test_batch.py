@@ -101,3 +101,78 @@ def test_students_whose_folder_names_need_cleaning_are_never_merged(tmp_path):
     students = {job.student for job in jobs}
     assert len(students) == len(names), students
     assert "plain" in students and all(len(s) <= 120 and s.isprintable() for s in students)
+
+
+def kit_copy(tmp_path, monkeypatch):
+    """A copy of 01's solution and suite under RNNKIT_ROOT, for tests that change the suite (workers read the env)."""
+    from rnnkit_grader import assignments
+
+    kit = tmp_path / "kit"
+    shutil.copytree(assignments.SOLUTIONS / A, kit / "solutions" / A)
+    (kit / "autograder" / "suites").mkdir(parents=True)
+    shutil.copy(assignments.get(A).suite, kit / "autograder" / "suites")
+    monkeypatch.setenv("RNNKIT_ROOT", str(kit))
+    monkeypatch.setattr(assignments, "ROOT", kit)
+    monkeypatch.setattr(assignments, "SOLUTIONS", kit / "solutions")
+    monkeypatch.setattr(assignments, "SUITES", kit / "autograder" / "suites")
+    return kit / "autograder" / "suites" / f"test_{A}.py"
+
+
+def test_a_suite_fix_regrades_everyone_once_and_reports_whose_score_moved(tmp_path, monkeypatch, capsys):
+    suite = kit_copy(tmp_path, monkeypatch)
+    root, out = tmp_path / "course", tmp_path / "out"
+    for student in ("correct", "blank", "forward_reuses_h0"):
+        (root / "submitted" / student / A).mkdir(parents=True)
+        shutil.copy(EXAMPLES / f"{student}.ipynb", root / "submitted" / student / A / f"{A}.ipynb")
+    batch.run_batch(root, out, jobs=2, progress=False)
+    first = json.loads((out / A / "correct" / "results.json").read_text())["extra_data"]
+    assert first["fingerprint"] and first["kit"] and first["sha256"]
+
+    _, todo, _, _ = batch.run_batch(root, out, progress=True)  # nothing changed: every result reused
+    assert todo == [] and "3 up to date, 0 to grade" in capsys.readouterr().err
+    assert not (out / "regrade_report.csv").exists()
+
+    # A one-line fix of the suite: rnn_forward's values are worth 8 points, not 12.
+    text = suite.read_text()
+    marker = "@pytest.mark.points(12)\ndef test_rnn_forward_values("
+    assert marker in text
+    suite.write_text(text.replace(marker, "@pytest.mark.points(8)\ndef test_rnn_forward_values("))
+    _, todo, failures, _ = batch.run_batch(root, out, jobs=2, progress=True)
+    err = capsys.readouterr().err
+    assert len(todo) == 3 and not failures and "3 out of date (suite, solution or kit changed)" in err
+    assert "1 score(s) changed" in err
+    with open(out / "regrade_report.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["student"], r["old_score"], r["new_score"], r["regraded_because"]) for r in rows] == [("correct", "100", "96", "kit")]
+    assert rows[0]["test"].startswith("rnn_forward:") and (rows[0]["old_test_score"], rows[0]["new_test_score"]) == ("12", "8")
+    assert "correct" in (out / "regrade_report.html").read_text()
+    assert batch.run_batch(root, out, progress=False)[1] == []  # graded once
+
+
+def test_class_report_item_analysis_flags_tests_worth_a_look(tmp_path):
+    """Pass rate, a flag on tests nobody or everybody fails, and the item-rest correlation."""
+    def result(score, passed):
+        tests = [{"name": name, "score": 10.0 * ok, "max_score": 10.0, "status": "passed" if ok else "failed"} for name, ok in passed.items()]
+        return {"score": score, "tests": tests, "extra_data": {}}
+
+    students = [  # strong students pass 'separates'; 'backwards' is passed by the weak ones only
+        (90, dict(easy=1, impossible=0, separates=1, backwards=0)),
+        (85, dict(easy=1, impossible=0, separates=1, backwards=0)),
+        (80, dict(easy=1, impossible=0, separates=1, backwards=0)),
+        (30, dict(easy=1, impossible=0, separates=0, backwards=1)),
+        (25, dict(easy=1, impossible=0, separates=0, backwards=1)),
+        (20, dict(easy=1, impossible=0, separates=0, backwards=1)),
+    ]
+    for i, (score, passed) in enumerate(students):
+        folder = tmp_path / A / f"s{i}"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(result(score, passed)))
+    batch.write_class_report(tmp_path)
+    with open(tmp_path / "item_analysis.csv") as handle:
+        items = {row["test"]: row for row in csv.DictReader(handle)}
+    assert items["easy"]["flags"] == "nobody fails it" and float(items["easy"]["pass_rate"]) == 1
+    assert items["impossible"]["flags"] == "everybody fails it"
+    assert items["separates"]["flags"] == "" and float(items["separates"]["rest_correlation"]) > 0.9
+    assert "weak submissions pass it more often" in items["backwards"]["flags"] and float(items["backwards"]["rest_correlation"]) < -0.9
+    page = (tmp_path / "class_report.html").read_text()
+    assert "3 of 4 tests flagged" in page and "everybody fails it" in page

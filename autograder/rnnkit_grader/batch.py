@@ -7,9 +7,12 @@ Layouts found under DIR:
   the one given with --assignment (required). It never comes from the student's own file.
 
 Each submission's results.json and feedback.html land in OUT/<assignment>/<student>/,
-written atomically as it finishes. A re-run skips submissions whose results were
-written for the same notebook content (sha256) and the same kit (suite, solution, code),
-so an interrupted batch resumes where it stopped. Reference answers go to a cache in
+written atomically as it finishes. A re-run reuses a result only when nothing that decides it changed: its results.json
+records one fingerprint of the notebook's content (sha256) and of the kit (suite, solution,
+grader, child and library code, runner.kit_fingerprint). Everything out of date is graded
+again, so an interrupted batch resumes where it stopped and a fix to a suite or solution
+reaches every grade; a re-run that changed scores writes OUT/regrade_report.{html,csv}
+(see regrade.py). Reference answers go to a cache in
 OUT/.reference-cache shared by all workers, so each is computed once per batch.
 
 Grading runs in worker processes that the batch supervises: a worker that takes longer
@@ -35,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from rnnkit_grader import assignments, notebook, report
+from rnnkit_grader import assignments, itemanalysis, notebook, regrade, report
 from rnnkit_grader.clip import clip
 from rnnkit_grader.runner import GradeResult, Reference, grade_notebook, kit_fingerprint, write_atomic
 
@@ -204,15 +207,30 @@ def fingerprint(assignment_id):
     return _FINGERPRINTS[assignment_id]
 
 
-def is_done(job, out):
+def result_fingerprint(kit, digest):
+    """The one fingerprint of a result: the kit's (suite, solution, grader, child and library code) and the notebook's."""
+    return None if kit is None else hashlib.sha256(f"{kit}:{digest}".encode()).hexdigest()
+
+
+def staleness(job, out):
+    """Why job's result must be (re)made, or None when its results.json is up to date: "new" (no result),
+    "unfinished" (its grading did not finish), "notebook" (a new notebook was handed in) or "kit" (the
+    suite, the solution or the kit's code changed since)."""
     results = job.out_dir(out) / "results.json"
     try:
         extra = json.loads(results.read_text())["extra_data"]
         if extra.get("batch_error"):
-            return False  # grading did not finish last time: try again
-        return extra["sha256"] == submission_digest(job) and extra.get("kit") == fingerprint(job.assignment)
+            return "unfinished"
+        digest, kit = submission_digest(job), fingerprint(job.assignment)
+        if extra.get("fingerprint") is not None and extra.get("fingerprint") == result_fingerprint(kit, digest):
+            return None
+        return "notebook" if extra.get("sha256") != digest else "kit"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
+        return "new"
+
+
+def is_done(job, out):
+    return staleness(job, out) is None
 
 
 _REFERENCES = {}  # per worker process: assignment -> Reference
@@ -231,7 +249,8 @@ def grade_job(job, out, threads=None):
     hide = [Path(out).resolve(), Path(job.root).resolve() if job.root else path.parent]
     result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits, hide=hide, root=job.root)
     data = report.results_json(result)
-    data["extra_data"].update(student=job.student, sha256=submission_digest(job), kit=fingerprint(job.assignment))
+    digest, kit = submission_digest(job), fingerprint(job.assignment)
+    data["extra_data"].update(student=job.student, sha256=digest, kit=kit, fingerprint=result_fingerprint(kit, digest))
     target = job.out_dir(out)
     write_atomic(target / "feedback.html", report.feedback_html(result))
     write_atomic(target / "results.json", json.dumps(data, indent=2))  # last: its presence marks the job done
@@ -453,7 +472,8 @@ def write_gradebook(out):
 
 
 def write_class_report(out):
-    """class_report.html: per assignment, a score histogram and each test's pass rate."""
+    """class_report.html: per assignment, a score histogram and each test's item analysis (pass rate,
+    flags, item-rest correlation: itemanalysis.py); the same figures in item_analysis.csv."""
     import html
 
     out = Path(out)
@@ -466,7 +486,7 @@ def write_class_report(out):
         except (OSError, ValueError, TypeError, AttributeError):
             continue
         by_assignment.setdefault(_safe_name(results.parent.parent.name), []).append(data)
-    sections = []
+    sections, analysis_rows = [], []
     for assignment, runs in sorted(by_assignment.items()):
         scores = [r.get("score", 0) for r in runs]
         bins = [0] * 10
@@ -479,28 +499,39 @@ def write_class_report(out):
             f'<text x="{i * 34 + 45}" y="{145 - 130 * n / top:.0f}" font-size="10" text-anchor="middle">{n or ""}</text>'
             for i, n in enumerate(bins)
         )
-        tests = {}
-        for run in runs:
-            for t in run.get("tests", []):
-                passed, total = tests.get(t["name"], (0, 0))
-                tests[t["name"]] = (passed + (t.get("status") == "passed"), total + 1)
+        items = itemanalysis.analyse(runs)
+        analysis_rows.extend([assignment, i.name, i.max_score, i.graded, round(i.pass_rate, 4),
+                              "" if i.correlation is None else round(i.correlation, 3), "; ".join(i.flags)] for i in items)
         rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{100 * p / n:.0f}%</td><td><div style='background:#e45756;height:8px;width:{100 - 100 * p / n:.0f}px'></div></td></tr>"
-            for name, (p, n) in sorted(tests.items(), key=lambda kv: kv[1][0] / kv[1][1])
+            f"<tr{' class=flag' if i.flags else ''}><td>{html.escape(i.name)}</td><td>{100 * i.pass_rate:.0f}%</td>"
+            f"<td><div style='background:#e45756;height:8px;width:{100 - 100 * i.pass_rate:.0f}px'></div></td>"
+            f"<td>{'&ndash;' if i.correlation is None else f'{i.correlation:+.2f}'}</td><td>{html.escape('; '.join(i.flags))}</td></tr>"
+            for i in items
         )
+        flagged = sum(1 for i in items if i.flags)
         mean = sum(scores) / len(scores)
         sections.append(
             f"<h2>{html.escape(assignment)}</h2><p>{len(scores)} submissions, mean {mean:.1f}, "
             f"median {sorted(scores)[len(scores) // 2]:g}</p>"
             f'<svg width="380" height="175" role="img" aria-label="score histogram">{bars}</svg>'
-            f"<h3>Tests, hardest first</h3><table><tr><th>test</th><th>passed</th><th>failed</th></tr>{rows}</table>"
+            f"<h3>Tests, hardest first</h3><p>{flagged} of {len(items)} tests flagged for a look before grades go out. "
+            "<em>rest r</em>: the correlation between passing the test and the rest of the score (below "
+            f"{itemanalysis.LOW_CORRELATION:g}: the test does not separate strong from weak submissions; flags from "
+            f"{itemanalysis.MIN_FOR_FLAGS} graded submissions on).</p>"
+            f"<table><tr><th>test</th><th>passed</th><th>failed</th><th>rest r</th><th>look at it</th></tr>{rows}</table>"
         )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Class report</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}td{padding:2px 8px;border-bottom:1px solid #eee}</style>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}td{padding:2px 8px;border-bottom:1px solid #eee}"
+        "tr.flag td{background:#fff4d6}</style>"
         f"</head><body><h1>Class report</h1>{''.join(sections) or '<p>No results yet.</p>'}</body></html>"
     )
     write_atomic(out / "class_report.html", page)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["assignment", "test", "max_score", "graded", "pass_rate", "rest_correlation", "flags"])
+    writer.writerows([row[0], regrade._cell(row[1]), *row[2:]] for row in analysis_rows)
+    write_atomic(out / "item_analysis.csv", buffer.getvalue())
     return out / "class_report.html"
 
 
@@ -516,10 +547,16 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True,
     out.mkdir(parents=True, exist_ok=True)
     all_jobs = find_submissions(root, assignment)
     _FINGERPRINTS.clear()  # the kit as it is now
-    todo = [j for j in all_jobs if not is_done(j, out)]
+    reasons = {}
+    for job in all_jobs:
+        why = staleness(job, out)
+        if why is not None:
+            reasons[(job.student, job.assignment)] = why
+    todo = [j for j in all_jobs if (j.student, j.assignment) in reasons]
+    before = regrade.snapshot(todo, out)
     bar = Progress(len(todo)) if progress and todo else None
     if progress:
-        print(f"{len(all_jobs)} submissions found, {len(all_jobs) - len(todo)} already graded, {len(todo)} to grade with {jobs} worker(s)", file=sys.stderr)
+        print(describe_todo(all_jobs, reasons, jobs), file=sys.stderr)
     threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
     failures = []
 
@@ -542,7 +579,22 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True,
     finally:
         gradebook = write_gradebook(out)
         write_class_report(out)
+        moved = regrade.compare(before, todo, out, reasons)
+        if moved:
+            csv_path, html_path = regrade.write(moved, out)
+            if progress:
+                print(f"{len(moved)} score(s) changed on re-grading; who, old and new, and the tests that moved each: {html_path} ({csv_path.name})", file=sys.stderr)
     return all_jobs, todo, failures, gradebook
+
+
+def describe_todo(all_jobs, reasons, workers):
+    """One line: how many submissions are up to date, how many must be graded, and why."""
+    counts = collections.Counter(reasons.values())
+    why = [f"{counts[k]} {label}" for k, label in (
+        ("new", "new"), ("notebook", "with a new notebook"), ("kit", "out of date (suite, solution or kit changed)"),
+        ("unfinished", "unfinished last time")) if counts[k]]
+    line = f"{len(all_jobs)} submissions found: {len(all_jobs) - len(reasons)} up to date, {len(reasons)} to grade"
+    return line + (f" ({', '.join(why)}) with {workers} worker(s)" if reasons else "")
 
 
 def grade_one_guarded(job, out, threads=None, timeout=None):

@@ -24,12 +24,24 @@ def _summary(result):
     return line
 
 
-def results_json(result):
+def results_json(result, visibility="visible", public=()):
+    """Gradescope's results.json of `result`. Every test gets `visibility` (Gradescope's
+    visible / hidden / after_due_date / after_published) except those named in `public`;
+    with hidden tests the summary says how many checks ran but not the points."""
+    def shown(test):
+        return "visible" if test.name in public else visibility
+
+    output = _summary(result)
+    if visibility != "visible" and result.tests:
+        hidden = sum(1 for t in result.tests if shown(t) != "visible")
+        output = (f"{result.assignment}: your notebook was graded ({len(result.tests)} checks). The points and the results "
+                  f"of {hidden} check(s) are shown when the course staff release them ({visibility}).")
+        output += "".join(f"\nNote: {p}" for p in clip_list(result.problems))
     return {
         "score": result.score,
         "max_score": result.max_score,
         "execution_time": round(result.seconds, 3),
-        "output": _summary(result),
+        "output": output,
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [
@@ -39,7 +51,7 @@ def results_json(result):
                 "max_score": t.max_score,
                 "status": t.status,
                 "output": clip(t.output, OUTPUT_CHARS),
-                "visibility": "visible",
+                "visibility": shown(t),
             }
             for t in result.tests
         ],
@@ -64,8 +76,10 @@ def unit_scores(result):
     return {u: {"score": round(s, 4), "max_score": m} for u, (s, m) in units.items()}
 
 
-def write_results(result, path):
-    write_atomic(path, json.dumps(results_json(result), indent=2))
+def write_results(result, path, visibility="visible", public=(), extra=None):
+    data = results_json(result, visibility, public)
+    data["extra_data"].update(extra or {})
+    write_atomic(path, json.dumps(data, indent=2))
 
 
 def feedback_html(result):
