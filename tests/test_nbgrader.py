@@ -241,7 +241,9 @@ def gradebook_units(course, assignment_id, student):
 
     with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
         notebook = gb.find_submission_notebook(assignment_id, assignment_id, student)
-        return {g.name: round(g.auto_score, 4) for g in notebook.grades}
+        # the autograded cells; written answers (answer_*) are graded by hand and get no auto score
+        assert all(g.auto_score in (None, 0) for g in notebook.grades if g.name.startswith("answer_"))
+        return {g.name: round(g.auto_score, 4) for g in notebook.grades if not g.name.startswith("answer_")}
 
 
 def gradebook_total(course, assignment_id, student):

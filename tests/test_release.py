@@ -44,7 +44,11 @@ def test_solution_cells_follow_the_conventions(assignment_id):
     assert nb.metadata["rnnkit"]["assignment"] == assignment_id
     for cell in nb.cells:
         meta = nbgrader_meta(cell)
-        if meta.get("solution"):
+        if meta.get("solution") and cell.cell_type == "markdown":
+            # a written answer, graded by hand: its own points, never an autograded unit
+            assert meta.get("grade") and meta.get("points", 0) > 0 and meta["grade_id"].startswith("answer_"), (
+                f"markdown solution cell {meta.get('grade_id')} is a manually graded answer_ cell with points")
+        elif meta.get("solution"):
             assert cell.cell_type == "code"
             assert f"def {meta['grade_id']}" in cell.source or f"class {meta['grade_id']}" in cell.source, (
                 f"unit cell {meta['grade_id']} defines its unit"
