@@ -1,6 +1,7 @@
 """The `rnnkit` command: grade, release, demo."""
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -40,9 +41,21 @@ def cmd_grade(args):
             "(it can read what this user can and reach the network); grade only notebooks you trust this way.",
             file=sys.stderr,
         )
-    result = grade_notebook(args.notebook, args.assignment, root=args.submission_dir)
+    from rnnkit_grader import gradescope, live_results
+
+    reference, extra = None, {}
+    if args.reference_answers and args.assignment in assignments.ASSIGNMENT_IDS and assignments.get(args.assignment).available:
+        reference = gradescope.ShippedReference(assignments.get(args.assignment), cache_dir=args.reference_answers)
+    live = contextlib.nullcontext() if not args.results else live_results.watching(args.results, args.notebook, args.assignment, args.hidden_tests)
+    try:
+        with live as watch:
+            result = grade_notebook(args.notebook, args.assignment, root=args.submission_dir, reference=reference)
+    finally:
+        if reference is not None:
+            extra["reference_child"] = "started: a request was not among the shipped answers" if reference.child_started else "not started"
+            reference.close()
     if args.results:
-        report.write_results(result, args.results)
+        report.write_results(result, args.results, args.hidden_tests, watch.public if watch else (), extra)
     if args.feedback:
         report.write_feedback(result, args.feedback)
     print(report.table(result))
@@ -98,9 +111,50 @@ def cmd_gradescope(args):
     from rnnkit_grader import gradescope
 
     out = args.out or f"gradescope_{args.assignment}.zip"
-    path = gradescope.build_zip(args.assignment, out, isolation=args.isolation)
-    print(f"wrote {path}: upload it as the autograder of {args.assignment} (give it at least 4 GB of memory)")
+    print(f"computing the reference answers of {args.assignment} (grading its reference solution once) ...", file=sys.stderr)
+    try:
+        path = gradescope.build_zip(args.assignment, out, isolation=args.isolation, hidden_tests=args.hidden_tests)
+    except RuntimeError as exc:
+        print(f"rnnkit gradescope: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}: upload it as the autograder of {args.assignment} (settings: see the README's Gradescope section; "
+          "at least 4 GB of memory)")
     return 0
+
+
+def cmd_similarity(args):
+    from rnnkit_grader import batch, similarity
+
+    try:
+        found = similarity.compare_folder(args.dir, args.assignment, threshold=args.threshold)
+    except batch.BatchError as exc:
+        print(f"rnnkit similarity: {exc}", file=sys.stderr)
+        return 2
+    similarity.write_report(found, args.out)
+    print(similarity.summary(found))
+    print(f"report: {args.out}")
+    return 0
+
+
+def cmd_export(args):
+    from rnnkit_grader import export
+
+    try:
+        path, problems = export.export(args.out_dir, args.format, roster=args.roster, to=args.to, names=dict(args.name or []))
+    except export.ExportError as exc:
+        print(f"rnnkit export: {exc}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"rnnkit export: {problem}", file=sys.stderr)
+    print(f"wrote {path}")
+    return 0
+
+
+def _assignment_name(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected ID=COLUMN (for example 01_rnn_numpy='Homework 1 (1234)'), got {text!r}")
+    return key, value
 
 
 def cmd_release(args):
@@ -183,6 +237,9 @@ def main(argv=None):
         help="strong: refuse to grade without bubblewrap unless RNNKIT_ISOLATION=weak (for other people's work, as Gradescope's run_autograder does); "
         "auto (default): warn and grade",
     )
+    grade.add_argument("--reference-answers", metavar="DIR", help="reference answers computed beforehand (the Gradescope zip's): the reference child starts only for a request they lack; needs --assignment")
+    grade.add_argument("--hidden-tests", choices=("visible", "hidden", "after_due_date", "after_published"), default="visible",
+                       help="Gradescope visibility of every test in --results except the suite's public checks (default visible)")
     grade.set_defaults(func=cmd_grade)
 
     batch = sub.add_parser("grade-batch", help="grade every submission under DIR, in parallel and resumably")
@@ -209,7 +266,25 @@ def main(argv=None):
     gs.add_argument("--out", help="zip file to write (default gradescope_<assignment>.zip)")
     gs.add_argument("--isolation", choices=("strong", "weak"), default="strong",
                     help="weak: the autograder grades even where bubblewrap cannot run (RNNKIT_ISOLATION=weak in run_autograder); default: it refuses")
+    gs.add_argument("--hidden-tests", choices=("visible", "hidden", "after_due_date", "after_published"), default="visible",
+                    help="Gradescope visibility of every test but the suite's public checks, e.g. after_published to hold them back until grades are published (default visible)")
     gs.set_defaults(func=cmd_gradescope)
+
+    sim = sub.add_parser("similarity", help="compare the graded cells of every submission with each other and with the reference solution")
+    sim.add_argument("dir", help="the submissions: nbgrader's course folder or a flat folder of notebooks (as for grade-batch)")
+    sim.add_argument("--assignment", required=True, help="assignment id")
+    sim.add_argument("--out", required=True, help="the HTML report to write")
+    sim.add_argument("--threshold", type=float, default=None, help="flag pairs whose similarity is at least this (0-1; default: similarity.THRESHOLD, calibrated on the examples)")
+    sim.set_defaults(func=cmd_similarity)
+
+    exp = sub.add_parser("export", help="grades of a batch for an LMS: Canvas's gradebook import CSV, or a per-unit CSV")
+    exp.add_argument("out_dir", metavar="OUT", help="the --out folder of rnnkit grade-batch")
+    exp.add_argument("--format", choices=("canvas", "units"), default="canvas", help="canvas: Canvas's gradebook import CSV; units: one column per assignment and unit")
+    exp.add_argument("--roster", help="CSV mapping the kit's student ids (column 'student') to the LMS's: Student, ID, SIS User ID, SIS Login ID, Section")
+    exp.add_argument("--to", help="the CSV to write (default OUT/canvas_import.csv or OUT/unit_scores.csv)")
+    exp.add_argument("--name", action="append", type=_assignment_name, metavar="ID=COLUMN",
+                     help="the LMS's column for an assignment, e.g. 01_rnn_numpy='Homework 1 (1234)' (Canvas matches 'Name (assignment id)'); repeatable")
+    exp.set_defaults(func=cmd_export)
 
     release = sub.add_parser("release", help="regenerate assignments/ from solutions/ with nbgrader")
     release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
