@@ -2,7 +2,9 @@
 
 Started by the grader (`rnnkit_grader.sandbox.ChildTemplate`) as `python -m rnnkit_child.template`
 inside exactly the bubblewrap view a student's child gets (the same allow-list, bwrap's own user,
-network, PID, IPC and UTS namespaces). It imports what every child would import (NumPy, and
+network, PID, IPC and UTS namespaces), as uid 0 of bwrap's user namespace with CAP_SYS_ADMIN there
+only: it makes each child's namespaces and mounts, which must not be locked (they would be under
+bwrap's nested namespace for nobody). It imports what every child would import (NumPy, and
 TensorFlow and Keras when RNNKIT_PRELOAD_TF=1) and never runs student code. For each submission
 the grader sends, over the control socket named by RNNKIT_TEMPLATE_FD, the child's environment
 and four descriptors (requests, output, responses, exit status); the template forks, and the fork:
@@ -10,15 +12,17 @@ and four descriptors (requests, output, responses, exit status); the template fo
 1. closes the control socket and every descriptor but its own four (it can ask nothing of the
    template), and dies with the template (PR_SET_PDEATHSIG);
 2. waits for one byte on its requests pipe: the grader has put it in its cgroups by then;
-3. unshares new user, mount, PID, network, IPC, UTS and cgroup namespaces of its own;
+3. unshares new mount, PID, network, IPC, UTS and cgroup namespaces;
 4. forks the namespace's init (PID 1), which mounts a fresh sized tmpfs on /scratch, /tmp and
-   /dev/shm, makes every other mount it can read-only, covers /proc with an empty read-only
-   tmpfs (no other process is visible), and forks the server (PID 2);
-5. the server drops every capability (bounding set included) with no_new_privs, starts a new
-   session, takes the environment it was sent and runs `rnnkit_child.serve.main()`.
+   /dev/shm and a devpts instance of its own, makes every other mount read-only, mounts a fresh /proc of the new PID namespace
+   (with bwrap's covers), and forks the server (PID 2);
+5. the server enters a user namespace of its own (nobody there, as under bwrap), drops every
+   capability (bounding set included) with no_new_privs, starts a new session, takes the
+   environment it was sent and runs `rnnkit_child.serve.main()`.
 
 A submission's child thus starts from the template's pristine memory, copy-on-write, and shares
-no writable file, namespace or process with the template or another submission's child.
+no writable file, namespace, keyring or visible process with the template or another
+submission's child.
 """
 
 import ctypes
@@ -82,19 +86,44 @@ def _mounts():
 
 
 def _private_view(scratch_bytes, tmp_bytes):
-    """In the new mount namespace: fresh writable space, everything else read-only, an empty /proc."""
+    """In the new mount namespace: fresh writable space, everything else read-only, a /proc of its own."""
     existing = _mounts()
     fresh = {"/scratch": scratch_bytes, "/tmp": tmp_bytes, "/dev/shm": tmp_bytes}
     for point, size in fresh.items():
         if os.path.isdir(point):
             _mount("tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(size)},mode=0755")
+    if os.path.isdir("/dev/pts"):  # ptys of its own: bwrap's devpts instance is the template's
+        _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
     keep_writable = ("/proc", "/dev/pts", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
     for point, flags, writable in existing:
         if not writable or point in fresh or point.startswith(keep_writable):
             continue
         _mount("none", point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)  # only this namespace's view
-    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4096,mode=0555")
+    # A proc of the new PID namespace, mounted while the template's is still visible (the kernel asks
+    # for that), then moved in its place: no process outside this namespace can be seen.
+    staging = "/tmp/.proc"
+    os.mkdir(staging)
+    _mount("proc", staging, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for point, _, _ in sorted(existing, key=lambda m: -len(m[0])):  # the template's /proc, covers first
+        if point == "/proc" or point.startswith("/proc/"):
+            _check(_libc.umount2(point.encode(), 2), f"umount {point}")  # MNT_DETACH
+    _mount(staging, "/proc", None, 8192)  # MS_MOVE
+    os.rmdir(staging)
+    for name in ("sys", "sysrq-trigger", "irq", "bus"):  # bwrap's covers, whether or not writable
+        path = f"/proc/{name}"
+        if os.path.exists(path):
+            _mount(path, path, None, MS_BIND | MS_REC)
+            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir("/scratch")
+
+
+def _own_user_namespace():
+    """A user namespace of the server's own, in which it is nobody: no keyring or id shared with another child."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare user namespace")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{SANDBOX_ID} {uid} 1")
+    _write("/proc/self/gid_map", f"{SANDBOX_ID} {gid} 1")
 
 
 def _drop_capabilities():
@@ -124,22 +153,28 @@ def _status_of(wait_status):
     return os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else 1
 
 
+def _report_failure(what):
+    """On the child's output (the grader keeps its tail): why the child could not be made."""
+    import traceback
+
+    try:
+        os.write(2, f"rnnkit child template: {what} failed:\n{traceback.format_exc(limit=3)}".encode())
+    except OSError:
+        pass
+
+
 def _fork_child(request, fds):
     """In the fork (step 1 on): never returns."""
     try:
         requests, output, responses, status = fds
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the template ignores it; this process waits for its init
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         for target, fd in ((0, requests), (1, output), (2, output), (3, responses), (4, status)):
             os.dup2(fd, target)
         _close_all_but({0, 1, 2, 3, 4})
         if os.read(0, 1) != b"G":  # the grader has not put this process in its cgroups: stop
             os._exit(1)
-        uid, gid = os.getuid(), os.getgid()  # in the template's namespace: nobody
-        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
-                             | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
-        _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{SANDBOX_ID} {uid} 1")
-        _write("/proc/self/gid_map", f"{SANDBOX_ID} {gid} 1")
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
         _mount("none", "/", None, MS_REC | MS_PRIVATE)
         init = os.fork()
         if init == 0:
@@ -149,6 +184,7 @@ def _fork_child(request, fds):
         _, wait_status = os.waitpid(init, 0)
         os._exit(0 if _status_of(wait_status) == 0 else 1)
     except BaseException:
+        _report_failure("making the child's namespaces")
         os._exit(120)
 
 
@@ -174,12 +210,14 @@ def _init(request):
         os.write(4, struct.pack(">i", 1 if status is None else status))
         os._exit(0)
     except BaseException:
+        _report_failure("setting up the child's view")
         os._exit(121)
 
 
 def _serve(request):
     try:
         os.close(4)
+        _own_user_namespace()
         _drop_capabilities()
         os.setsid()
         os.environ.clear()
@@ -211,6 +249,7 @@ def main():
     if os.environ.get("RNNKIT_PRELOAD_TF") == "1":
         import tensorflow  # noqa: F401  (its thread pools start on first use, in each child)
         import keras  # noqa: F401
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended children are reaped at once: no zombie outlives its kill
     control.sendall(b'{"ready": true}')
     while True:
         try:
@@ -219,11 +258,6 @@ def main():
             break
         if not message:
             break
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:  # children that ended since the last request
-                pass
-        except ChildProcessError:
-            pass
         try:
             request = json.loads(message)
             if len(fds) != CHILD_FDS:

@@ -178,6 +178,17 @@ class ForkedChild:
         return self.returncode
 
 
+def template_command(view):
+    """The template's bwrap command: the student's view, as uid 0 of bwrap's own user namespace with
+    CAP_SYS_ADMIN there only (it makes each child's namespaces and mounts; the child itself runs as
+    nobody in a user namespace of its own, with no capability, as under bwrap)."""
+    command = list(view)
+    for flag in ("--uid", "--gid"):
+        if flag in command:
+            command[command.index(flag) + 1] = "0"
+    return command[:1] + ["--cap-add", "CAP_SYS_ADMIN"] + command[1:]
+
+
 class ChildTemplate:
     """A pre-started process in one sandbox view, with the child's imports done; forks children."""
 
@@ -188,7 +199,8 @@ class ChildTemplate:
         self._control = ours
         env = dict(env, RNNKIT_TEMPLATE_FD=str(theirs.fileno()), RNNKIT_PRELOAD_TF="1" if preload_tf else "0")
         try:
-            self.proc = launch(self.view + [sys.executable, "-u", "-m", "rnnkit_child.template"], pass_fds=(theirs.fileno(),),
+            command = template_command(self.view)
+            self.proc = launch(command + [sys.executable, "-u", "-m", "rnnkit_child.template"], pass_fds=(theirs.fileno(),),
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
                                env=env, start_new_session=True)
         except OSError as exc:
