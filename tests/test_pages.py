@@ -103,6 +103,11 @@ def test_figures_drawn_counts_figure_calls():
     assert notebooks.figures_drawn("fig = plt.figure()\n# plt.subplots() in a comment\nfig2, _ = plt.subplots(1, 2)") == 2
     assert notebooks.figures_drawn("plt.semilogy(x)\nplt.title('t')") == 1
     assert notebooks.figures_drawn("x = np.arange(3)\nprint(x)") == 0
+    definition = "def plot_losses(losses):\n    fig, ax = plt.subplots()\n    ax.plot(losses)"
+    assert notebooks.figures_drawn(definition) == 0, "defining a plotting function draws nothing"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(definition)])
+    assert notebooks.drawing_functions(nb) == {"plot_losses"}
+    assert notebooks.figures_drawn("for run in runs:\n    plot_losses(run)", {"plot_losses"}) == 1
 
 
 def embedded_images(html):
@@ -117,10 +122,11 @@ def test_the_tiny_page_has_its_figure(tiny, tmp_path):
 @pytest.mark.parametrize("assignment_id", IDS)
 def test_each_page_has_the_figures_its_plotting_cells_draw(pages, assignment_id):
     nb = reference(assignment_id)
+    drawers = notebooks.drawing_functions(nb)
     missing = [
         f"[{number}] draws {drawn}, shows {notebooks.images_in(cell)}"
         for number, cell in enumerate(nb.cells)
-        if cell.cell_type == "code" and (drawn := notebooks.figures_drawn(cell.source)) > notebooks.images_in(cell)
+        if cell.cell_type == "code" and (drawn := notebooks.figures_drawn(cell.source, drawers)) > notebooks.images_in(cell)
     ]
     assert not missing, f"solutions/{assignment_id}: plotting cells without their figures (run `make execute`): {missing}"
     html = (pages / f"{assignment_id}.html").read_text()

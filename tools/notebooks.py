@@ -15,13 +15,13 @@ nbconvert's HTML exporter, MathJax copied beside the pages so they work offline.
 """
 
 import argparse
+import ast
 import concurrent.futures
 import hashlib
 import importlib.metadata
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -35,8 +35,8 @@ SOLUTIONS = ROOT / "solutions"
 PAGES = ROOT / "build" / "pages"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "pages_template"
 RECORDED_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "matplotlib")
-FIGURE_CALL = re.compile(r"\bplt\.(subplots|figure)\(")
-PYPLOT_DRAW = re.compile(r"\bplt\.(plot|semilogy|semilogx|loglog|imshow|bar|hist|scatter)\(")
+FIGURE_CALLS = {"plt.subplots", "plt.figure", "plt.subplot_mosaic"}
+PYPLOT_DRAWS = {f"plt.{name}" for name in ("plot", "semilogy", "semilogx", "loglog", "imshow", "bar", "hist", "scatter")}
 IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
 
 
@@ -113,11 +113,48 @@ def staleness(nb):
     return None
 
 
-def figures_drawn(source):
-    """How many figures a cell's source draws: one per plt.subplots/plt.figure, or one for bare pyplot drawing."""
-    code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
-    made = len(FIGURE_CALL.findall(code))
-    return made or (1 if PYPLOT_DRAW.search(code) else 0)
+def _calls(tree, skip_definitions):
+    """The names of the functions `tree` calls ("plt.subplots", "plot_histories"), outside definitions if asked."""
+    found = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if skip_definitions and node is not tree and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                found.append(func.id)
+            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                found.append(f"{func.value.id}.{func.attr}")
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _parse(source):
+    try:
+        return ast.parse(source)
+    except SyntaxError:  # an IPython magic: treat as drawing nothing
+        return ast.parse("")
+
+
+def drawing_functions(nb):
+    """Names of the functions the notebook defines that make a figure when called."""
+    names = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for node in ast.walk(_parse(cell.source)):
+                if isinstance(node, ast.FunctionDef) and any(c in FIGURE_CALLS for c in _calls(node, False)):
+                    names.add(node.name)
+    return names
+
+
+def figures_drawn(source, drawers=()):
+    """How many figures a cell draws when run: each plt.subplots/plt.figure or call of a drawing function
+    outside a definition, or one for bare pyplot drawing; a cell that only defines a plotting function draws none."""
+    calls = _calls(_parse(source), skip_definitions=True)
+    made = sum(1 for c in calls if c in FIGURE_CALLS or c in drawers)
+    return made or (1 if any(c in PYPLOT_DRAWS for c in calls) else 0)
 
 
 def images_in(cell):
