@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from rnnkit_grader import assignments, isolation
+from rnnkit_grader import sandbox
 from rnnkit_grader.sandbox import Limits, SandboxError, SubmissionProcess
 
 needs_bwrap = pytest.mark.skipif(not isolation.strong_isolation(), reason="bubblewrap is not available")
@@ -97,8 +98,15 @@ def child(role="student", hide=()):
     return SubmissionProcess([("spy", SPY)], FAST, role=role, hide=hide)
 
 
+@pytest.fixture(params=["template", "plain"])
+def start(request, monkeypatch):
+    """The student's child forked from the pre-started template (the default), or started from scratch."""
+    monkeypatch.setenv(sandbox.TEMPLATE_ENV, "1" if request.param == "template" else "0")
+    return request.param
+
+
 @needs_bwrap
-def test_the_child_sees_only_what_it_needs(course_outside_tmp):
+def test_the_child_sees_only_what_it_needs(course_outside_tmp, start):
     root = assignments.ROOT
     private = [root / "solutions", root / "autograder" / "suites", root / "tools", root / ".git", root / "examples",
                root / "tests", root / "assignments", root / "README.md", course_outside_tmp, Path.home() / ".bash_history",
@@ -116,7 +124,7 @@ def test_the_child_sees_only_what_it_needs(course_outside_tmp):
 
 
 @needs_bwrap
-def test_home_holds_only_the_interpreter():
+def test_home_holds_only_the_interpreter(start):
     """A pyenv interpreter under root's home is bound alone: nothing else of the home is there."""
     with child() as process:
         home = process.call("listing", str(Path.home()))
@@ -125,7 +133,7 @@ def test_home_holds_only_the_interpreter():
 
 
 @needs_bwrap
-def test_no_grader_code_and_no_mnist_labels_for_the_student():
+def test_no_grader_code_and_no_mnist_labels_for_the_student(start):
     from rnnkit import mnist
 
     names = ["rnnkit_grader", "rnnkit_grader.reference", "rnnkit_grader.runner", "rnnkit", "rnnkit_child", "rnnkit_child.probes"]
@@ -145,7 +153,7 @@ def test_the_reference_child_may_import_its_probes():
 
 
 @needs_bwrap
-def test_writable_space_is_sized():
+def test_writable_space_is_sized(start):
     with child() as process:
         scratch = process.call("fill", ".", 1024)
         tmp = process.call("fill", "/tmp", 1024)
@@ -154,7 +162,7 @@ def test_writable_space_is_sized():
 
 
 @needs_bwrap
-def test_no_network():
+def test_no_network(start):
     with child() as process:
         assert process.call("connect", "127.0.0.1", 22) in ("ConnectionRefusedError", "OSError")
         assert process.call("connect", "1.1.1.1", 53) != "connected"
@@ -294,3 +302,43 @@ def test_reference_work_on_a_submission_ends_at_that_submissions_deadline():
         assert reference.call("f", 0.1) == 0.1
     finally:
         reference.close()
+
+
+SHARE = textwrap.dedent(
+    '''
+    import os, socket
+
+    def leave_traces():
+        for folder in (".", "/tmp", "/dev/shm"):
+            with open(os.path.join(folder, "trace"), "w") as handle:
+                handle.write("from another submission")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind("\\0rnnkit-trace")  # abstract sockets live in the network namespace
+        server.listen()
+        globals()["server"] = server
+        return os.getpid()
+
+    def traces():
+        found = [f for f in ("trace", "/tmp/trace", "/dev/shm/trace") if os.path.exists(f)]
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect("\\0rnnkit-trace")
+            found.append("abstract socket")
+        except OSError:
+            pass
+        processes = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+        return found, processes, os.getpid()
+    '''
+)
+
+
+@needs_bwrap
+def test_children_forked_from_one_template_share_nothing():
+    """Two submissions' children from the same template: the second sees nothing the first left in its
+    scratch, /tmp, /dev/shm or network namespace, nor any process but its own, while the first runs."""
+    first, second = (SubmissionProcess([("share", SHARE)], FAST) for _ in range(2))
+    with first, second:
+        assert first.call("leave_traces") == 2
+        found, processes, pid = second.call("traces")
+        assert first.forked and second.forked, "the student's child was not forked from the template"
+    assert (found, processes, pid) == ([], [1, 2], 2), (found, processes)

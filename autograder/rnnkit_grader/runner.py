@@ -126,17 +126,42 @@ class Student:
         return text
 
 
-class Reference:
-    """The reference solution, run in its own child, with answers cached by request."""
+SHARED_CACHE_ENV = "RNNKIT_REFERENCE_CACHE"
+LAZY_ENV = "RNNKIT_LAZY_REFERENCE"
 
-    def __init__(self, assignment, cache_dir=None):
+
+class Reference:
+    """The reference solution, run in its own child, with answers cached by request.
+
+    Answers are keyed by the kit's fingerprint (solution, suite and code) and the request, kept
+    in memory, in `cache_dir` (a batch's OUT/.reference-cache/<id>) and, where
+    $RNNKIT_REFERENCE_CACHE names a folder, in <that folder>/<id> too, which any number of
+    batches, Dask workers or Gradescope containers can share: an answer is computed once per
+    assignment and kit version. The child starts only when a request is not in any cache
+    (`warm()` says whether one has been filled for this kit), so grading against a filled cache
+    starts no reference child at all.
+    """
+
+    def __init__(self, assignment, cache_dir=None, shared_cache=None):
         self.assignment = assignment
         self.notebook = None
         self.process = None
         self.memory = {}
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        shared_cache = shared_cache or os.environ.get(SHARED_CACHE_ENV)
+        self.shared_dir = Path(shared_cache) / assignment.id if shared_cache else None
         self._fingerprint = None
         self.submission = None  # the SubmissionProcess being graded: its deadline bounds new requests
+        self.started = 0  # how often the reference child was started
+
+    def _cache_dirs(self):
+        return [d for d in (self.cache_dir, self.shared_dir) if d is not None]
+
+    def warm(self):
+        """Whether answers for this kit are cached already (then the child is started only on a miss)."""
+        if self.memory:
+            return True
+        return any((d / f"{self.fingerprint()}.warm").exists() for d in self._cache_dirs())
 
     def call(self, unit, *args, timeout=None, **kwargs):
         return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs},
@@ -159,14 +184,15 @@ class Reference:
         ).hexdigest()
         if key in self.memory:
             return self.memory[key]
-        path = self.cache_dir / f"{key}.json" if self.cache_dir else None
-        if path is not None and path.exists():
-            try:
-                value = codec.from_data(json.loads(path.read_text()))
-                self.memory[key] = value
-                return value
-            except (OSError, ValueError, codec.ProtocolError):
-                pass
+        for folder in self._cache_dirs():
+            path = folder / f"{key}.json"
+            if path.exists():
+                try:
+                    value = codec.from_data(json.loads(path.read_text()))
+                    self.memory[key] = value
+                    return value
+                except (OSError, ValueError, codec.ProtocolError):
+                    pass
         deadline = getattr(self.submission, "deadline", None)
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -181,8 +207,16 @@ class Reference:
         except (StudentError, UnitMissing, SandboxError) as exc:
             raise GraderBug(f"the reference child failed on {request.get('unit') or request.get('probe')} (the reference solution, or the kit acting on what the submission returned): {exc}") from None
         self.memory[key] = value
-        if path is not None:
-            write_atomic(path, json.dumps(codec.to_data(value)))
+        text = json.dumps(codec.to_data(value))
+        for folder in self._cache_dirs():
+            try:
+                write_atomic(folder / f"{key}.json", text)
+                marker = folder / f"{self.fingerprint()}.warm"
+                if not marker.exists():
+                    write_atomic(marker, "reference answers of this kit version are cached here\n")
+            except OSError:
+                if folder == self.cache_dir:
+                    raise  # the batch's own cache must work; a shared one is best effort
         return value
 
     def fingerprint(self):
@@ -199,8 +233,10 @@ class Reference:
                 raise GraderBug(f"the reference notebook is broken: {self.notebook.unit_problems}")
             self.process = SubmissionProcess(
                 notebook.execution_cells(self.notebook), self.assignment.limits, label="reference", role="reference",
-                hide=hidden_paths(self.assignment.solution, [self.cache_dir] if self.cache_dir else []),
+                hide=hidden_paths(self.assignment.solution, self._cache_dirs()),
             )
+        if self.process.proc is None and self.process.start_failure is None:
+            self.started += 1
         return self.process
 
     def start(self):
@@ -266,6 +302,9 @@ class GradeResult:
     startup_seconds: float | None = None
     restarts: int = 0
     peak_rss_mib: float | None = None  # the submission's child, its largest process
+    first_check_seconds: float | None = None  # from the start of grading to the first hidden test
+    checks_seconds: float = 0.0  # the hidden tests' own time (setup, call and teardown of each)
+    reference_started: bool = False  # whether a reference child had to start for this grading
 
     @property
     def score(self):
@@ -292,6 +331,16 @@ class GradingPlugin:
         self._student = student
         self._reference = reference
         self.results = []
+        self.first_check = None  # time.monotonic() when the first test began
+        self.checks_seconds = 0.0
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        t0 = time.monotonic()
+        if self.first_check is None:
+            self.first_check = t0
+        yield
+        self.checks_seconds += time.monotonic() - t0
 
     @pytest.hookimpl
     def pytest_configure(self, config):
@@ -337,9 +386,15 @@ class GradingPlugin:
         self.results.append(TestResult(name, unit, score, max_score, status, clip(output, OUTPUT_CHARS), report.duration))
 
 
+def lazy_reference():
+    return os.environ.get(LAZY_ENV, "1").strip() != "0"
+
+
 def start_together(process, reference):
-    """Start the student's and the reference's children at once: each may take seconds to import."""
-    starters = [reference.start] + ([process.start] if process is not None else [])
+    """Start the student's child, and the reference's at the same time unless its answers are cached
+    (then it starts only if a request misses the cache): each may take seconds to import."""
+    needs_reference = not (lazy_reference() and reference.warm())
+    starters = ([reference.start] if needs_reference else []) + ([process.start] if process is not None else [])
 
     def run(start):
         with contextlib.suppress(Exception):  # a failed start is remembered and reported per test
@@ -417,6 +472,7 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
     owns_reference = reference is None
     if reference is None:
         reference = Reference(assignment, cache_dir=cache_dir)
+    started_before = reference.started
     start_together(process, reference)
     reference.submission = process
     plugin = GradingPlugin(student, reference)
@@ -443,4 +499,7 @@ def grade_notebook(path, assignment_id=None, reference=None, cache_dir=None, lim
         startup_seconds=process.startup_seconds if process else None,
         restarts=process.restarts if process else 0,
         peak_rss_mib=process.peak_rss_mib if process else None,
+        first_check_seconds=None if plugin.first_check is None else plugin.first_check - t0,
+        checks_seconds=plugin.checks_seconds,
+        reference_started=reference.started > started_before,
     )
