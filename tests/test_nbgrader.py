@@ -148,8 +148,11 @@ def test_a_test_cell_the_kit_wrote_no_score_for_scores_zero(monkeypatch, tmp_pat
 
     monkeypatch.setattr(step, "_grade", broken)
     graded, _ = step.preprocess(nbformat.from_dict(json.loads(json.dumps(nb))), resources)
-    cells = [c for c in graded.cells if nbgrader_meta(c).get("grade")]
+    cells = [c for c in graded.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
     assert len(cells) == len(hidden_test_cells(assignments.get(HOSTILE_ID).release)) + 1
+    answers = [c for c in graded.cells if nbgrader_meta(c).get("grade") and c.cell_type == "markdown"]
+    assert answers and all(determine_grade(c) == (0, nbgrader_meta(c)["points"]) for c in answers), (
+        "a blank written answer earns 0 and is left to the hand grader")
     for cell in cells:
         assert determine_grade(cell)[0] == 0, nbgrader_meta(cell)["grade_id"]
         assert "the grader broke" in json.dumps(cell.outputs)
@@ -157,7 +160,8 @@ def test_a_test_cell_the_kit_wrote_no_score_for_scores_zero(monkeypatch, tmp_pat
     full = {nbgrader_bridge.cell_name(u): (float(p), float(p), ["ok"]) for u, p in UNITS_01}
     monkeypatch.setattr(step, "_grade", lambda *a: full)
     graded, _ = step.preprocess(nbformat.from_dict(json.loads(json.dumps(nb))), resources)
-    scores = {nbgrader_meta(c)["grade_id"]: determine_grade(c)[0] for c in graded.cells if nbgrader_meta(c).get("grade")}
+    scores = {nbgrader_meta(c)["grade_id"]: determine_grade(c)[0] for c in graded.cells
+              if nbgrader_meta(c).get("grade") and c.cell_type == "code"}
     assert scores.pop("test_not_a_unit") == 0
     assert scores == {nbgrader_bridge.cell_name(u): p for u, p in UNITS_01}
     assert not any(o.get("name") == "stderr" for c in graded.cells for o in c.get("outputs", []))
