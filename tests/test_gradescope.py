@@ -180,7 +180,11 @@ def test_a_zip_built_for_weak_isolation_grades_without_bubblewrap(tmp_path):
     zip_path = gradescope.build_zip(A, tmp_path / "weak.zip", isolation="weak", answers=False)
     with zipfile.ZipFile(zip_path) as zf:
         assert "export RNNKIT_ISOLATION=weak" in zf.read("run_autograder").decode()
-        assert "bubblewrap" in zf.read("setup.sh").decode()
+        setup = zf.read("setup.sh").decode()
+        assert "bubblewrap" in setup
+        # The student's child runs as nobody there: the suites, solutions, grader and shipped answers are root's only.
+        chmod = setup[setup.index("chmod -R go-rwx"):].split("||")[0]
+        assert all(part in chmod for part in ("autograder/suites", "solutions", "rnnkit_grader", gradescope.ANSWERS))
 
 
 def test_the_zip_holds_an_installable_kit(tmp_path):

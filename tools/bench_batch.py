@@ -15,6 +15,17 @@ then times, in this one run:
 and prints the wall times, the ratios nbgrader / grade-batch (target: at most 1.2 against
 --jobs 1), the peak resident memory of each grading child (from results.json) and
 whether nbgrader's gradebook agrees with rnnkit unit by unit.
+
+    .venv/bin/python tools/bench_batch.py --students 50 [--mix 01_rnn_numpy=34,03_hello_lm=8,04_embeddings=8]
+
+is the regrade benchmark instead: the examples of cheap assignments handed in under many
+names (one assignment per student, cycling through each assignment's examples), graded
+from a snapshot of the kit copied to a temporary folder (so that edits in the checkout
+during the run change nothing) with `grade-batch --jobs 1`, `--jobs 2` and on a two-worker
+local Dask cluster (each from an empty output folder), then again with nothing changed,
+then after a one-line change to each suite (every submission graded again once), then
+once more. It prints each wall time, the ratios, how many submissions each run graded and
+the load average of the machine before and after each run.
 """
 
 import argparse
@@ -57,7 +68,12 @@ def main():
     parser.add_argument("assignments", nargs="*", default=["01_rnn_numpy", "05_mnist", "06_char_rnn"])
     parser.add_argument("--per-assignment", type=int, default=0, help="only the first N examples of each assignment")
     parser.add_argument("--skip-nbgrader", action="store_true")
+    parser.add_argument("--students", type=int, default=0, help="the regrade benchmark with this many students")
+    parser.add_argument("--mix", default="01_rnn_numpy=34,03_hello_lm=8,04_embeddings=8",
+                        help="for --students: ID=WEIGHT,... how the students are spread over assignments")
     args = parser.parse_args()
+    if args.students:
+        return regrade_benchmark(args.students, dict((k, int(v)) for k, v in (item.split("=") for item in args.mix.split(","))))
     tmp = Path(tempfile.mkdtemp(prefix="rnnkit-bench-batch-"))
     course = tmp / "course"
     course.mkdir()
@@ -114,6 +130,69 @@ def main():
     print("unit scores agree" if not mismatches else "unit scores differ:\n  " + "\n  ".join(mismatches))
     shutil.rmtree(tmp, ignore_errors=True)
     return 1 if mismatches else 0
+
+
+def snapshot_kit(target, assignment_ids):
+    """Copy the kit's code, the given assignments' suites, solutions and releases to target."""
+    for package in ("autograder/rnnkit_grader", "autograder/rnnkit_child", "rnnkit"):
+        shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (target / "autograder" / "suites").mkdir(parents=True)
+    for assignment_id in assignment_ids:
+        shutil.copy(ROOT / "autograder" / "suites" / f"test_{assignment_id}.py", target / "autograder" / "suites")
+        for folder in ("solutions", "assignments"):
+            shutil.copytree(ROOT / folder / assignment_id, target / folder / assignment_id)
+    return {"PYTHONPATH": f"{target / 'autograder'}{os.pathsep}{target}", "RNNKIT_ROOT": str(target)}
+
+
+def regrade_benchmark(students, mix):
+    tmp = Path(tempfile.mkdtemp(prefix="rnnkit-bench-regrade-"))
+    env = snapshot_kit(tmp / "kit", list(mix))
+    os.environ.update(env)  # the Dask workers started here, and every rnnkit command, use the snapshot
+    total = sum(mix.values())
+    counts = {a: round(students * w / total) for a, w in mix.items()}
+    counts[list(mix)[0]] += students - sum(counts.values())
+    course = tmp / "course"
+    n = 0
+    for assignment_id, count in counts.items():
+        examples = [EXAMPLES / assignment_id / name for name in json.loads((EXAMPLES / assignment_id / "expected.json").read_text())]
+        for i in range(count):
+            n += 1
+            target = course / "submitted" / f"student{n:03d}" / assignment_id
+            target.mkdir(parents=True)
+            shutil.copy(examples[i % len(examples)], target / f"{assignment_id}.ipynb")
+    print(f"{n} submissions ({', '.join(f'{a}: {c}' for a, c in counts.items())}), graded from a snapshot of the kit in {tmp / 'kit'}; "
+          f"{os.cpu_count()} CPUs")
+    rnnkit = [sys.executable, "-c", "import sys; from rnnkit_grader.cli import main; sys.exit(main())"]
+
+    def timed(label, *extra, out):
+        before = os.getloadavg()[0]
+        t = time.perf_counter()
+        done = subprocess.run(rnnkit + ["grade-batch", str(course), "--out", str(out), *extra], cwd=tmp, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        summary = next((line for line in done.stderr.splitlines() if "submissions found" in line), "?")
+        print(f"{label:<44} {seconds:7.1f} s   load {before:4.1f} -> {os.getloadavg()[0]:4.1f}   [{summary.strip()}]"
+              + ("" if done.returncode == 0 else f"   exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}"), flush=True)
+        return seconds
+
+    times = {}
+    times["jobs1"] = timed("grade-batch --jobs 1", "--jobs", "1", out=tmp / "out1")
+    times["jobs2"] = timed("grade-batch --jobs 2", "--jobs", "2", out=tmp / "out2")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        times["dask"] = timed("grade-batch on a 2-worker local Dask cluster", "--scheduler", cluster.scheduler_address, out=tmp / "out3")
+    times["unchanged"] = timed("again, nothing changed (--jobs 2)", "--jobs", "2", out=tmp / "out2")
+    for assignment_id in mix:
+        suite = tmp / "kit" / "autograder" / "suites" / f"test_{assignment_id}.py"
+        suite.write_text(suite.read_text() + "# one line added: a suite change\n")
+    times["changed"] = timed("after a one-line change to each suite", "--jobs", "2", out=tmp / "out2")
+    times["again"] = timed("again, nothing changed since", "--jobs", "2", out=tmp / "out2")
+    print(f"ratios: --jobs 1 / --jobs 2 = {times['jobs1'] / times['jobs2']:.2f}, --jobs 1 / Dask (2 workers) = {times['jobs1'] / times['dask']:.2f}, "
+          f"unchanged re-run / --jobs 2 = {times['unchanged'] / times['jobs2']:.3f}, after the suite change / --jobs 2 = {times['changed'] / times['jobs2']:.2f}")
+    same = all((tmp / "out1" / "gradebook.csv").read_text() == (tmp / o / "gradebook.csv").read_text() for o in ("out2", "out3"))
+    print("the three gradebooks agree" if same else "the gradebooks DIFFER between --jobs 1, --jobs 2 and Dask")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

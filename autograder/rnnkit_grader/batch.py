@@ -556,7 +556,7 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True,
     before = regrade.snapshot(todo, out)
     bar = Progress(len(todo)) if progress and todo else None
     if progress:
-        print(describe_todo(all_jobs, reasons, jobs), file=sys.stderr)
+        print(describe_todo(all_jobs, reasons, "the Dask cluster" if scheduler else f"{jobs} worker(s)"), file=sys.stderr)
     threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
     failures = []
 
@@ -594,7 +594,7 @@ def describe_todo(all_jobs, reasons, workers):
         ("new", "new"), ("notebook", "with a new notebook"), ("kit", "out of date (suite, solution or kit changed)"),
         ("unfinished", "unfinished last time")) if counts[k]]
     line = f"{len(all_jobs)} submissions found: {len(all_jobs) - len(reasons)} up to date, {len(reasons)} to grade"
-    return line + (f" ({', '.join(why)}) with {workers} worker(s)" if reasons else "")
+    return line + (f" ({', '.join(why)}) with {workers}" if reasons else "")
 
 
 def grade_one_guarded(job, out, threads=None, timeout=None):
