@@ -72,9 +72,11 @@ def graded_code(path, assignment, root=None):
 def _fingerprint(code, boilerplate=()):
     from copydetect import CodeFingerprint
 
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # copydetect logs every empty file
-    fp = CodeFingerprint("graded_cells.py", NOISE, GUARANTEE - NOISE + 1, boilerplate=list(boilerplate), fp=io.StringIO(code), language="python")
-    return fp
+    logging.disable(logging.WARNING)  # copydetect warns on the root logger about every empty document
+    try:
+        return CodeFingerprint("graded_cells.py", NOISE, GUARANTEE - NOISE + 1, boilerplate=list(boilerplate), fp=io.StringIO(code), language="python")
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def compare_folder(root, assignment_id, threshold=None):
