@@ -186,3 +186,11 @@ def test_08_claims():
     lengths = sorted(by_length)
     assert all(by_length[n] >= 0.98 for n in lengths[:3]), "md_read: short sources are solved (almost) perfectly"
     assert min(by_length, key=by_length.get) >= lengths[len(lengths) // 2], "md_read: the mistakes are on the longest"
+
+
+def test_05_claims():
+    text = printed("05_mnist", "ADAM_EPOCHS = 3")
+    table = {m[0].strip(): float(m[1]) for m in re.findall(r"^(SimpleRNN x2|SimpleRNN|GRU|LSTM)\s+[0-9,]+\s+[0-9.]+\s+([0-9.]+)%",
+                                                            text, re.M)}
+    assert set(table) == {"SimpleRNN", "SimpleRNN x2", "GRU", "LSTM"}, table
+    assert min(table["GRU"], table["LSTM"]) >= table["SimpleRNN"], "md_compare: with Adam the gated cells reach at least the SimpleRNN"
