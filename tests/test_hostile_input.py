@@ -363,3 +363,20 @@ def test_grading_others_work_is_refused_without_strong_isolation(tmp_path, monke
     target = tmp_path / "results.json"
     assert cli.main(["grade", str(junk), "--assignment", A, "--isolation", "strong", "--results", str(target)]) == 2
     assert json.loads(target.read_text())["score"] == 0 and "not set up safely" in json.loads(target.read_text())["output"]
+
+
+def test_terminal_escapes_from_the_child_never_reach_a_report(submission):
+    """Text the student controls (exception messages, at import and in a unit) is shown with its
+    control characters and bidirectional overrides replaced: it can't clear or recolour the staff's
+    terminal, or reorder what a report line says."""
+    from rnnkit_grader import report
+
+    trick = "\\x1b[2J\\x1b[32mALL TESTS PASSED 100/100\\x1b[0m\\r\\u202e001"
+    result = grade_notebook(submission(A, replace={
+        "one_hot": f"def one_hot(indices, depth):\n    raise ValueError('{trick}')\n",
+        "rnn_step_forward": f"raise RuntimeError('{trick}')\n",
+    }), A)
+    shown = report.table(result) + json.dumps(report.results_json(result), ensure_ascii=False) + report.feedback_html(result)
+    assert "ALL TESTS PASSED" in shown, "the message itself is still shown"
+    for char in ("\x1b", "\r", "\u202e"):
+        assert char not in shown, f"{char!r} reached a report"

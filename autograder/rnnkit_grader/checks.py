@@ -68,11 +68,32 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
+def band(error, tol=None):
+    """How far off a value is, in words that give away neither the expected value nor the direction.
+
+    Hidden inputs are the same at every grading, so feedback that printed the reference's value,
+    the exact distance to it, or whether a result is too high or too low would let a student tune
+    a constant over a few resubmissions instead of computing it. Feedback therefore says only
+    which of three bands a wrong value falls in (`error` is a relative error, as rel_error gives).
+    """
+    if not np.isfinite(error) or error >= 0.1:
+        return "off by more than 10%"
+    if error >= 1e-3:
+        return "off by 0.1% to 10%"
+    allowed = f" (allowed: {tol:.0e})" if tol is not None else ""
+    return f"within 0.1%, but not within the tolerance{allowed}: look for lost precision or a small missing term"
+
+
+def relative(value, expected):
+    """The relative error of one number against another, as a band() takes it."""
+    return abs(float(value) - float(expected)) / max(abs(float(expected)), 1e-12)
+
+
 def close(actual, expected, tol, unit, what, hint=""):
-    """Fail unless the largest relative error is below tol."""
+    """Fail unless the largest relative error is below tol; the message gives the error only as a band."""
     err = rel_error(actual, expected)
     if not err < tol:
-        message = f"{unit}: {what} does not match the reference (relative error {err:.2e}, allowed {tol:.0e})."
+        message = f"{unit}: {what} does not match the reference ({band(err, tol)})."
         if hint:
             message += f" {hint}"
         fail(message)

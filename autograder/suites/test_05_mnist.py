@@ -246,7 +246,7 @@ def logits_problem(student, reference, kind, num_layers, units, activation=None,
                 return f"{what}: the SimpleRNN layers use tanh; the default activation is 'relu': pass activation to keras.layers.SimpleRNN."
             return f"{what} still computes ReLU: pass the activation argument to keras.layers.SimpleRNN instead of a fixed 'relu'."
     detail = " Every layer but the last needs return_sequences=True, the last one False." if num_layers > 1 else ""
-    return f"{what}: with the same weights the logits differ from keras.layers.{KERAS_NAMES[kind]} -> Dense(10) (largest difference {np.max(np.abs(got - want)):.3g}).{detail}"
+    return f"{what}: with the same weights the logits differ from keras.layers.{KERAS_NAMES[kind]} -> Dense(10) ({checks.band(checks.rel_error(got, want))}).{detail}"
 
 
 @pytest.mark.unit("build_mnist_rnn")
@@ -518,13 +518,9 @@ def update_error(weights, start, want):
     return float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-12))
 
 
-def how_far(value, expected):
-    """How far a number is from the expected one, in words that don't give the expected number away."""
-    rel = (value - expected) / max(abs(expected), 1e-12)
-    side = "higher" if rel > 0 else "lower"
-    size = abs(rel)
-    band = "by less than 1%" if size < 0.01 else "by 1% to 10%" if size < 0.1 else "by 10% to 50%" if size < 0.5 else "by more than 50%"
-    return f"{side} than it should be, {band}"
+def how_far(value, expected, tol):
+    """How far a number is from the expected one, in words that give neither the number nor the direction away."""
+    return checks.band(checks.relative(value, expected), tol)
 
 
 @pytest.fixture(scope="module")
@@ -575,8 +571,7 @@ def test_train_epoch_updates_like_reference(reference, epoch_case, reference_epo
         return
     if errors[0] < UPDATE_TOL:
         checks.fail(
-            f"train_epoch: the first epoch's updates match the reference's, but not the second's (relative error {errors[1]:.2e}, "
-            f"allowed {UPDATE_TOL:.0e}), with the same model and optimizer called again: train_epoch must train on every "
+            f"train_epoch: the first epoch's updates match the reference's, but not the second's ({checks.band(errors[1], UPDATE_TOL)}), with the same model and optimizer called again: train_epoch must train on every "
             "call (nothing built or cached once for the first call only)."
         )
     for slip, message in SLIPS.items():
@@ -588,7 +583,7 @@ def test_train_epoch_updates_like_reference(reference, epoch_case, reference_epo
         checks.fail("train_epoch: only the first batch was trained on: loop over every batch of the dataset (check where the return statement is).")
     checks.fail(
         f"train_epoch: after one epoch ({EPOCH_WHAT}) the weight update differs from the reference's "
-        f"(relative error {errors[0]:.2e}, allowed {UPDATE_TOL:.0e}). Check the loss (sparse categorical cross-entropy from logits, "
+        f"({checks.band(errors[0], UPDATE_TOL)}). Check the loss (sparse categorical cross-entropy from logits, "
         "averaged over the batch), that the forward pass is inside the GradientTape, and that every batch gets one optimizer step."
     )
 
@@ -627,12 +622,11 @@ def test_train_epoch_returns_mean_loss(reference, epoch_case, reference_epoch, s
                 checks.fail(f"train_epoch returned {value:.6f} after the first epoch, not the mean over the epoch's examples: {why}")
     if not weights_ok:
         checks.fail(
-            f"train_epoch returned the mean loss {value:.6f} after epoch {epoch + 1}, {how_far(value, expected[epoch])}; "
+            f"train_epoch returned the mean loss {value:.6f} after epoch {epoch + 1}, {how_far(value, expected[epoch], LOSS_TOL)}; "
             "the weight updates differ too (see the other train_epoch check): fix the training step first."
         )
     checks.fail(
-        f"train_epoch returned {value:.6f} after epoch {epoch + 1}, {how_far(value, expected[epoch])} (allowed: "
-        f"{LOSS_TOL:.0e} relative). It should be the mean cross-entropy over the epoch's examples, each batch's loss "
+        f"train_epoch returned {value:.6f} after epoch {epoch + 1}, {how_far(value, expected[epoch], LOSS_TOL)}. It should be the mean cross-entropy over the epoch's examples, each batch's loss "
         "taken before its update and weighed by the batch's size."
     )
 
@@ -704,7 +698,7 @@ def test_evaluate_against_known_predictions(student, eval_model, setting):
             if abs(value - alt) < 1e-6:
                 checks.fail(f"{where}: {why}")
         checks.fail(
-            f"{where}, {how_far(value, expected)}. The accuracy is the fraction of the examples whose label is the "
+            f"{where}, {how_far(value, expected, 1e-6)}. The accuracy is the fraction of the examples whose label is the "
             "argmax over the last axis of the model's logits, counted over every example (the short last batch included)."
         )
 

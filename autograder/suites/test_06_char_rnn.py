@@ -262,7 +262,7 @@ def clip_diagnosis(grads, max_norm, got):
     if all_close(clipped, [g * min(1.0, max_norm / n) for g, n in zip(grads, norms)], 1e-4, 1e-6):
         return "It clips each tensor on its own (as tf.clip_by_norm per tensor); the global norm takes all gradients together: sqrt(sum of every squared entry), and one factor for all."
     if all_close(clipped, grads, 1e-4, 1e-6) and total > max_norm:
-        return f"The gradients came back unchanged although their global norm {total:.3f} exceeds max_norm={max_norm}."
+        return f"The gradients came back unchanged although their global norm exceeds max_norm={max_norm}."
     if all_close(clipped, [g * max_norm / total for g in grads], 1e-4, 1e-6):
         return "It always rescales to max_norm, even when the global norm is below it: multiply by max_norm / max(global_norm, max_norm)."
     if all_close(clipped, [g / total for g in grads], 1e-4, 1e-6):
@@ -279,10 +279,14 @@ def check_clip(student, reference, max_norm):
     return grads, got, want
 
 
+def norm_band(got, want):
+    return checks.band(checks.relative(got["norm"], want["norm"]), 1e-5) + " against the gradients' global norm"
+
+
 def require_global_norm(got, want):
     """The returned global norm is the gradients' (what the cheaper clipping checks build on)."""
     if not np.isclose(got["norm"], want["norm"], rtol=1e-5):
-        checks.fail(f"clip_by_global_norm: global_norm is {got['norm']:.5f}, expected {want['norm']:.5f} (see the global-norm test); this check builds on it.")
+        checks.fail(f"clip_by_global_norm: global_norm is {got['norm']:.5f}, {norm_band(got, want)} (see the global-norm test); this check builds on it.")
 
 
 @pytest.mark.unit("clip_by_global_norm")
@@ -291,7 +295,7 @@ def test_clip_scales_all_gradients_together(student, reference):
     """above max_norm, every gradient shrinks by the same factor (as tf.clip_by_global_norm)"""
     grads, got, want = check_clip(student, reference, 1.0)
     if not all_close(got["clipped"], want["clipped"], 1e-5, 1e-6):
-        checks.fail(f"clip_by_global_norm: the clipped gradients differ from tf.clip_by_global_norm's (max_norm=1.0, global norm {want['norm']:.3f}). {clip_diagnosis(grads, 1.0, got)}")
+        checks.fail(f"clip_by_global_norm: the clipped gradients differ from tf.clip_by_global_norm's (max_norm=1.0, below the gradients' global norm). {clip_diagnosis(grads, 1.0, got)}")
 
 
 @pytest.mark.unit("clip_by_global_norm")
@@ -306,7 +310,7 @@ def test_clip_returns_global_norm(student, reference):
             hint = "That is the norm after clipping; return the norm of the gradients you were given."
         else:
             hint = "The global norm is sqrt(sum_i ||g_i||^2) over all gradients."
-        checks.fail(f"clip_by_global_norm: global_norm is {got['norm']:.5f}, expected {want['norm']:.5f}. {hint}")
+        checks.fail(f"clip_by_global_norm: global_norm is {got['norm']:.5f}, {norm_band(got, want)}. {hint}")
 
 
 @pytest.mark.unit("clip_by_global_norm")
@@ -316,7 +320,7 @@ def test_clip_leaves_small_gradients_alone(student, reference):
     grads, got, want = check_clip(student, reference, 100.0)
     require_global_norm(got, want)
     if not all_close(got["clipped"], want["clipped"], 1e-5, 1e-6):
-        checks.fail(f"clip_by_global_norm: with max_norm=100 and a global norm of {want['norm']:.3f}, nothing should change. {clip_diagnosis(grads, 100.0, got)}")
+        checks.fail(f"clip_by_global_norm: with max_norm=100, above the gradients' global norm, nothing should change. {clip_diagnosis(grads, 100.0, got)}")
 
 
 @pytest.mark.unit("clip_by_global_norm")
@@ -466,8 +470,10 @@ def matching_policy(losses, policies):
 
 def unexplained(losses, correct):
     ratio = np.asarray(losses) / np.asarray(correct)
-    if np.allclose(ratio, ratio[0], rtol=1e-3) and not np.isclose(ratio[0], 1.0, rtol=1e-3):
-        return f"train_tbptt's losses are {ratio[0]:.3g} times the expected ones: the loss is the mean cross-entropy over all batch_size * seq_len positions."
+    factor = round(float(ratio[0])) if np.isfinite(ratio[0]) else 0
+    # Only a whole factor is named (a sum over positions): any other ratio would give the expected loss away.
+    if factor >= 2 and np.allclose(ratio, factor, rtol=1e-4):
+        return f"train_tbptt's losses are {factor} times the expected ones: the loss is the mean cross-entropy over all batch_size * seq_len positions."
     return ("train_tbptt's losses (computed with learning_rate=0, so with fixed weights) match no way of handling the state; "
             "each should be the mean sparse categorical cross-entropy from logits of one batch, before its update.")
 
@@ -563,7 +569,7 @@ def test_updates_match_reference(student, reference):
         checks.fail(unexplained(got["losses"][:1], want["losses"][:1]))
     checks.fail(
         f"train_tbptt: from the same weights, {UPDATE_EPOCHS} updates with learning_rate={UPDATE_LR} end with different losses or weights "
-        f"than keras.optimizers.Adam(learning_rate) (losses {np.round(got['losses'], 4).tolist()}, expected {np.round(want['losses'], 4).tolist()}). "
+        f"than keras.optimizers.Adam(learning_rate) (your losses {np.round(got['losses'], 4).tolist()}). "
         "Use Adam with the learning_rate argument, one optimizer for the whole call (a new one per batch or epoch forgets Adam's moment estimates), "
         "and update with the gradients of the mean loss."
     )
@@ -695,7 +701,7 @@ def test_perplexity_one_window(student, reference):
     if not np.isclose(got, want, rtol=1e-4):
         shifted = float(np.exp(nll(reference.probe("charlm.window_logits", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len)["one_pass"], ids[:-1]).mean()))
         hint = "It scores each input against itself: the target of position t is ids[t + 1]." if np.isclose(got, shifted, rtol=1e-4) else perplexity_diagnosis(got, windows, one_pass)
-        checks.fail(f"perplexity: {got:.5f} for a text of {len(ids)} ids, expected {want:.5f}. {hint}")
+        checks.fail(f"perplexity: {got:.5f} for a text of {len(ids)} ids, {checks.band(checks.relative(got, want), 1e-4)}. {hint}")
 
 
 @pytest.mark.unit("perplexity")
@@ -708,7 +714,7 @@ def test_perplexity_over_windows(student, reference):
     windowed = float(np.exp(np.concatenate(windows).mean()))
     carried = float(np.exp(one_pass.mean()))  # carrying the state across windows is one pass: also right
     if not (np.isclose(got, windowed, rtol=1e-4) or np.isclose(got, carried, rtol=1e-4)):
-        checks.fail(f"perplexity: {got:.5f} for {len(ids)} ids with seq_len={seq_len}, expected {windowed:.5f}. {perplexity_diagnosis(got, windows, one_pass)}")
+        checks.fail(f"perplexity: {got:.5f} for {len(ids)} ids with seq_len={seq_len}, {checks.band(checks.relative(got, windowed), 1e-4)}. {perplexity_diagnosis(got, windows, one_pass)}")
 
 
 # ---- sample (14 points) ------------------------------------------------------------
@@ -851,7 +857,6 @@ def test_sample_distribution(student, reference, temperature):
     if stat <= critical:
         return
     shares = np.round(counts / counts.sum(), 3).tolist()
-    want = np.round(expected_shares(bias, chars, index, temperature), 3).tolist()
     if temperature != 1.0 and chi_square(counts, expected_shares(bias, chars, index, 1.0)) <= critical:
         hint = "They follow softmax(logits) at temperature 1: the temperature is ignored or applied to the probabilities; divide the logits by it."
     elif counts[0] == counts.sum():
@@ -862,5 +867,5 @@ def test_sample_distribution(student, reference, temperature):
         hint = "Draw each character with rng.choice(V, p=softmax(logits / temperature))."
     checks.fail(
         f"sample at temperature {temperature}: on a model whose next-character distribution is fixed, {DRAWS} draws of "
-        f"{list(FAVOURITES)} + others came out in shares {shares}, expected {want} (chi-square {stat:.0f} > {critical}). {hint}"
+        f"{list(FAVOURITES)} + others came out in shares {shares}, which a chi-square test rejects at false-failure probability 1e-6. {hint}"
     )
