@@ -43,4 +43,20 @@ def generate(assignment_id, release_dir=None):
     for extra in out.iterdir():  # nbgrader copies the whole source folder; keep only the notebook
         if extra.name != f"{assignment_id}.ipynb":
             shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
-    return out / f"{assignment_id}.ipynb"
+    released = out / f"{assignment_id}.ipynb"
+    strip_execution_record(released)
+    return released
+
+
+def strip_execution_record(path):
+    """nbgrader clears outputs but keeps notebook metadata: drop the reference's execution record
+    (the digest and versions tools/notebooks.py stores), which means nothing in a student's copy."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    record = nb.metadata.get("rnnkit")
+    if isinstance(record, dict) and "executed" in record:
+        record.pop("executed")
+        if not record:
+            nb.metadata.pop("rnnkit")
+        nbformat.write(nb, path)
