@@ -236,12 +236,27 @@ def is_done(job, out):
 _REFERENCES = {}  # per worker process: assignment -> Reference
 
 
-def grade_job(job, out, threads=None):
-    """Grade one job and write its files; returns (job, score, max_score, seconds). Runs in a worker."""
+class LazyReference(Reference):
+    """A reference whose child starts only when a request is not in its cache (SubmissionProcess
+    starts on its first request), not at the start of each grading: for a process that grades
+    one submission against answers cached before (a Dask task, Gradescope's container)."""
+
+    def start(self):
+        pass
+
+    @property
+    def child_started(self):
+        return self.process is not None and self.process.started_once
+
+
+def grade_job(job, out, threads=None, lazy_reference=False):
+    """Grade one job and write its files; returns (job, score, max_score, seconds). Runs in a worker.
+    `lazy_reference`: for a process that grades only this job (see LazyReference)."""
     cache = Path(out) / ".reference-cache"
     if job.assignment not in _REFERENCES and job.assignment in assignments.ASSIGNMENT_IDS:
         if assignments.get(job.assignment).available:
-            _REFERENCES[job.assignment] = Reference(assignments.get(job.assignment), cache_dir=cache / job.assignment)
+            kind = LazyReference if lazy_reference else Reference
+            _REFERENCES[job.assignment] = kind(assignments.get(job.assignment), cache_dir=cache / job.assignment)
     limits = None
     if job.assignment in _REFERENCES and threads:
         limits = dataclasses.replace(assignments.get(job.assignment).limits, threads=threads)
@@ -644,7 +659,7 @@ def _one_job_main():
     request = json.loads(sys.stdin.read())
     job = Job(**request["job"])
     try:
-        _, score, max_score, seconds = grade_job(job, request["out"], request["threads"])
+        _, score, max_score, seconds = grade_job(job, request["out"], request["threads"], lazy_reference=True)
         answer = ["ok", score, max_score, seconds]
     except MemoryError:
         answer = ["error", "the grader ran out of memory on this submission", "memory"]

@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 from rnnkit_grader import assignments
+from rnnkit_grader.batch import LazyReference
 from rnnkit_grader.runner import Reference
 
 ANSWERS = "reference_answers"  # the folder of the zip (and of /autograder/source) with the shipped reference answers
@@ -134,16 +135,9 @@ def reference_answers(assignment, folder):
     return folder
 
 
-class ShippedReference(Reference):
-    """The reference, answered from the answers shipped in the zip: its child starts only when a
-    request is not among them (SubmissionProcess starts on its first request)."""
-
-    def start(self):
-        pass  # not at the start of grading: on the first request the shipped answers lack
-
-    @property
-    def child_started(self):
-        return self.process is not None and self.process.started_once
+# The reference in the container, answered from the answers shipped in the zip: its child starts
+# only when a request is not among them.
+ShippedReference = LazyReference
 
 
 def _add_executable(zf, name, text):
