@@ -9,6 +9,8 @@ fast start off (RNNKIT_CHILD_TEMPLATE=0 RNNKIT_LAZY_REFERENCE=0: every child sta
 and the reference child started for every grading, as before issue 18) and on. It prints each
 run's wall time with the load average before and after, and per assignment the grading time
 from results.json. Target for the cached course with the fast start on: at most 60 s on 2 cores.
+It grades from a copy of the kit's code, suites and solutions made at the start: an edit in the
+checkout during the run would change the kit's fingerprint and so miss every cached answer.
 """
 
 import argparse
@@ -34,6 +36,19 @@ def _load():
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def copy_of_the_kit(target, ids):
+    """The code, suites, solutions and releases of `ids` under target; the environment that grades with them."""
+    for package in ("autograder/rnnkit_grader", "autograder/rnnkit_child", "rnnkit"):
+        shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (target / "autograder" / "suites").mkdir()
+    for assignment_id in ids:
+        shutil.copy(ROOT / "autograder" / "suites" / f"test_{assignment_id}.py", target / "autograder" / "suites")
+        for folder in ("solutions", "assignments"):
+            if (ROOT / folder / assignment_id).is_dir():
+                shutil.copytree(ROOT / folder / assignment_id, target / folder / assignment_id)
+    return {"PYTHONPATH": os.pathsep.join([str(target / "autograder"), str(target)]), "RNNKIT_ROOT": str(target)}
+
+
 def course_per_student(assignment_ids=()):
     """Returns 0 when every notebook of every run scores 100."""
     ids = list(assignment_ids) or sorted(p.name for p in EXAMPLES.iterdir() if (p / "correct.ipynb").exists())
@@ -43,6 +58,7 @@ def course_per_student(assignment_ids=()):
         target = course / "submitted" / "student" / assignment_id
         target.mkdir(parents=True)
         shutil.copy(EXAMPLES / assignment_id / "correct.ipynb", target / f"{assignment_id}.ipynb")
+    kit = copy_of_the_kit(tmp / "kit", ids)
     print(f"the course per student: {len(ids)} correct notebooks ({', '.join(ids)}); {os.cpu_count()} CPUs", flush=True)
     failed = False
     try:
@@ -50,7 +66,7 @@ def course_per_student(assignment_ids=()):
             out = tmp / name
             if name != "cold":
                 shutil.copytree(tmp / "cold" / ".reference-cache", out / ".reference-cache")
-            env = dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")]), **{k: fast for k in SWITCHES})
+            env = dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")]), **kit, **{k: fast for k in SWITCHES})
             load = _load()
             t0 = time.perf_counter()
             done = subprocess.run([str(BIN / "rnnkit"), "grade-batch", str(course), "--out", str(out), "--jobs", "1"],
