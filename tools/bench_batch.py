@@ -18,7 +18,8 @@ whether nbgrader's gradebook agrees with rnnkit unit by unit.
 
     .venv/bin/python tools/bench_batch.py --students 50 [--mix 01_rnn_numpy=34,03_hello_lm=8,04_embeddings=8]
 
-is the regrade benchmark instead: the examples of cheap assignments handed in under many
+is the regrade benchmark instead (and `--course [ID ...]` the whole course per student, see
+tools/bench_course.py): the examples of cheap assignments handed in under many
 names (one assignment per student, cycling through each assignment's examples), graded
 from a snapshot of the kit copied to a temporary folder (so that edits in the checkout
 during the run change nothing) with `grade-batch --jobs 1`, `--jobs 2` and on a two-worker
@@ -68,10 +69,15 @@ def main():
     parser.add_argument("assignments", nargs="*", default=["01_rnn_numpy", "05_mnist", "06_char_rnn"])
     parser.add_argument("--per-assignment", type=int, default=0, help="only the first N examples of each assignment")
     parser.add_argument("--skip-nbgrader", action="store_true")
+    parser.add_argument("--course", action="store_true", help="the whole course per student instead (tools/bench_course.py)")
     parser.add_argument("--students", type=int, default=0, help="the regrade benchmark with this many students")
     parser.add_argument("--mix", default="01_rnn_numpy=34,03_hello_lm=8,04_embeddings=8",
                         help="for --students: ID=WEIGHT,... how the students are spread over assignments")
     args = parser.parse_args()
+    if args.course:  # one student's correct notebook of every assignment (or the given ones), cached references
+        from bench_course import course_per_student
+
+        return course_per_student([a for a in sys.argv[1:] if not a.startswith("-")])
     if args.students:
         return regrade_benchmark(args.students, dict((k, int(v)) for k, v in (item.split("=") for item in args.mix.split(","))))
     tmp = Path(tempfile.mkdtemp(prefix="rnnkit-bench-batch-"))
