@@ -468,7 +468,7 @@ def describe():
             f"code and data; no network; own user, PID and IPC namespaces; scratch {SCRATCH_BYTES >> 20} MiB and "
             f"/tmp {TMP_BYTES >> 20} MiB; dies with the grader)"
         )
-        if os.environ.get("RNNKIT_CHILD_TEMPLATE", "1").strip() != "0":
+        if os.environ.get("RNNKIT_CHILD_TEMPLATE", "1").strip() != "0" and os.geteuid() == 0:  # bwrap --cap-add: root only
             parts.append("the student's child forked from a pre-started template in that view into namespaces, scratch, "
                          "/tmp and /dev/shm of its own, the rest read-only, no capabilities")
     else:
