@@ -117,8 +117,8 @@ def cmd_gradescope(args):
     except RuntimeError as exc:
         print(f"rnnkit gradescope: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {path}: upload it as the autograder of {args.assignment} (settings: see the README's Gradescope section; "
-          "at least 4 GB of memory)")
+    print(f"wrote {path}: upload it as the autograder of {args.assignment} (timeout, memory and CPUs to set: the README's "
+          "\"Gradescope settings\")")
     return 0
 
 
