@@ -109,7 +109,7 @@ def build_zip(assignment_id, out_path, isolation="strong", hidden_tests="visible
                 zf.write(file, file.relative_to(root).as_posix())
         zf.writestr(f"{ANSWERS}/README", "Reference answers computed when this zip was built (rnnkit_grader.gradescope.reference_answers).\n")
         if answers:
-            for file in sorted(reference_answers(assignment, Path(tmp)).glob("*.json")):
+            for file in sorted(p for p in reference_answers(assignment, Path(tmp)).iterdir() if p.is_file()):  # answers and the cache's own markers
                 zf.write(file, f"{ANSWERS}/{file.name}")
     return out_path
 
