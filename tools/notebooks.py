@@ -65,7 +65,38 @@ def versions():
     return found
 
 
-def execute_notebook(path, out=None, timeout=1200):
+# Smaller training budgets for the student check (`execute --quick`): what it proves is that every
+# notebook runs top to bottom on the student's versions, not the figures a full budget reaches.
+# Each edit must match the cells it names exactly as many times as given, so a notebook that
+# changes is noticed here rather than silently run at full length.
+QUICK_BUDGETS = {
+    "05_mnist": [("ADAM_EPOCHS = 3\n", "ADAM_EPOCHS = 1\n", 1),
+                 ("keras.optimizers.SGD(learning_rate=0.01), epochs=3,", "keras.optimizers.SGD(learning_rate=0.01), epochs=1,", 2)],
+    "06_char_rnn": [("BATCH_SIZE, SEQ_LEN, EPOCHS = 32, 64, 3\n", "BATCH_SIZE, SEQ_LEN, EPOCHS = 32, 64, 1\n", 1)],
+    "07_time_series": [("epochs=20, learning_rate=0.01)", "epochs=3, learning_rate=0.01)", 2),
+                       ("MAX_H = 60\n", "MAX_H = 20\n", 1), ("10 * np.arange(10)", "10 * np.arange(3)", 1),
+                       ("HORIZON = 100\n", "HORIZON = 40\n", 1)],
+    "08_seq2seq": [("EPOCHS, BATCH_SIZE = 5, 128\n", "EPOCHS, BATCH_SIZE = 2, 128\n", 1)],
+}
+
+
+def apply_quick_budget(nb, notebook_id):
+    """Cut the notebook's training budgets (QUICK_BUDGETS) in place; ValueError when an edit no longer fits."""
+    for old, new, count in QUICK_BUDGETS.get(notebook_id, []):
+        cells = [c for c in nb.cells if c.cell_type == "code" and not nbgrader_solution(c)]
+        found = sum(c.source.count(old) for c in cells)
+        if found != count:
+            raise ValueError(f"{notebook_id}: the quick budget expects {old.strip()!r} {count} time(s) outside solution cells, "
+                             f"found {found}: update QUICK_BUDGETS in tools/notebooks.py")
+        for c in cells:
+            c.source = c.source.replace(old, new)
+
+
+def nbgrader_solution(cell):
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def execute_notebook(path, out=None, timeout=1200, quick=False):
     """Run `path` top to bottom in a fresh python3 kernel; write it (with outputs) to `out` or in place.
 
     Returns (seconds, error or None). A cell that raises stops the run; the notebook is
@@ -76,6 +107,10 @@ def execute_notebook(path, out=None, timeout=1200):
 
     nb = nbformat.read(path, as_version=4)
     digest = code_digest(nb)
+    if quick:
+        if out is None:
+            raise ValueError("a quick run writes executed copies elsewhere (--out): its outputs are not the notebook's")
+        apply_quick_budget(nb, Path(path).stem)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)  # the kernel's inline backend is what saves figures into the notebook
     start = time.monotonic()
@@ -92,7 +127,7 @@ def execute_notebook(path, out=None, timeout=1200):
     seconds = time.monotonic() - start
     record = nb.metadata.setdefault("rnnkit", {})
     record.pop("executed", None)
-    if error is None:
+    if error is None and not quick:
         record["executed"] = {"code_sha256": digest, **versions()}
     nbformat.write(nb, out or path)
     return seconds, error
@@ -212,8 +247,11 @@ def build_pages(out=PAGES, ids=()):
 
 
 def _execute_one(args):
-    path, out, timeout = args
-    return execute_notebook(path, out, timeout)
+    path, out, timeout, quick = args
+    try:
+        return execute_notebook(path, out, timeout, quick)
+    except ValueError as exc:
+        return 0.0, str(exc)
 
 
 def main(argv=None):
@@ -224,6 +262,7 @@ def main(argv=None):
     ex.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
     ex.add_argument("--out", type=Path, help="write executed copies here instead of saving into solutions/")
     ex.add_argument("--timeout", type=int, default=1200, help="seconds a cell may run (default 1200)")
+    ex.add_argument("--quick", action="store_true", help="smaller training budgets (QUICK_BUDGETS), with --out only: the student check")
     ck = sub.add_parser("check", help="exit 1 unless every saved output comes from the current source")
     ck.add_argument("ids", nargs="*")
     pg = sub.add_parser("pages", help="render the executed reference notebooks as HTML pages")
@@ -234,12 +273,14 @@ def main(argv=None):
         notebooks = reference_notebooks(args.ids)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
-        jobs = [(path, args.out / path.name if args.out else None, args.timeout) for path in notebooks.values()]
+        if args.quick and not args.out:
+            parser.error("--quick needs --out: a quick run's outputs must not replace the reference notebooks'")
+        jobs = [(path, args.out / path.name if args.out else None, args.timeout, args.quick) for path in notebooks.values()]
         print(f"Python {platform.python_version()}; " + ", ".join(f"{k} {v}" for k, v in versions().items() if k != "python"))
         failed = []
         total = time.monotonic()
         with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for (path, _, _), (seconds, error) in zip(jobs, pool.map(_execute_one, jobs)):
+            for (path, *_), (seconds, error) in zip(jobs, pool.map(_execute_one, jobs)):
                 print(f"{path.stem:16s} {seconds:7.1f} s  {'ok' if error is None else 'FAILED: ' + error}", flush=True)
                 if error is not None:
                     failed.append(path.stem)
