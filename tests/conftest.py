@@ -74,3 +74,20 @@ def reference_child(assignment_id):
         yield ref
     finally:
         ref.close()
+
+
+@pytest.fixture(scope="module")
+def references():
+    """references(assignment_id): one Reference per assignment for the module's tests, closed after them."""
+    from rnnkit_grader.runner import Reference
+
+    made = {}
+
+    def get(assignment_id):
+        if assignment_id not in made:
+            made[assignment_id] = Reference(assignments.get(assignment_id))
+        return made[assignment_id]
+
+    yield get
+    for ref in made.values():
+        ref.close()

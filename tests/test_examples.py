@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from rnnkit_grader import assignments
-from rnnkit_grader.runner import Reference, grade_notebook
+from rnnkit_grader.runner import grade_notebook
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions"
 EXPECTED = {
@@ -16,20 +16,10 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def references():
-    refs = {}
-    yield refs
-    for ref in refs.values():
-        ref.close()
-
-
 @pytest.mark.parametrize("relpath", sorted(EXPECTED))
 def test_example_gets_its_recorded_score(relpath, references):
     assignment_id = relpath.split("/")[0]
-    if assignment_id not in references:
-        references[assignment_id] = Reference(assignments.get(assignment_id))
-    result = grade_notebook(EXAMPLES / relpath, assignment_id, reference=references[assignment_id])
+    result = grade_notebook(EXAMPLES / relpath, assignment_id, reference=references(assignment_id))
     failures = "\n".join(f"{t.name}: {t.output}" for t in result.tests if t.status != "passed")
     assert result.max_score == 100, "an assignment is worth 100 points"
     assert result.score == EXPECTED[relpath]["score"], failures

@@ -20,8 +20,8 @@ import pytest
 
 from conftest import by_unit, messages
 from rnnkit_child.codec import Opaque
-from rnnkit_grader import assignments, checks, runner
-from rnnkit_grader.runner import Reference, grade_notebook
+from rnnkit_grader import checks, runner
+from rnnkit_grader.runner import grade_notebook
 
 # (assignment, unit, tests to run (-k), code returning the constant {c}, two constants in the "far off" band)
 CASES = [
@@ -73,21 +73,11 @@ def without_own(text, constant):
     return NUMBER.sub(mark, text)
 
 
-@pytest.fixture(scope="module")
-def references():
-    refs = {}
-    yield refs
-    for ref in refs.values():
-        ref.close()
-
-
 @pytest.mark.parametrize("assignment_id, unit, select, code, constants", CASES, ids=[c[1] for c in CASES])
 def test_constants_get_the_same_feedback(assignment_id, unit, select, code, constants, submission, references, monkeypatch):
     original = runner.run_suite
     monkeypatch.setattr(runner, "run_suite", lambda assignment, plugin, *options: original(assignment, plugin, "-k", select, *options))
-    if assignment_id not in references:
-        references[assignment_id] = Reference(assignments.get(assignment_id))
-    reference = references[assignment_id]
+    reference = references(assignment_id)
     said = []
     for c in constants:
         notebook = submission(assignment_id, replace={unit: code.format(c=repr(c))}, name=f"{unit}_{len(said)}.ipynb")
