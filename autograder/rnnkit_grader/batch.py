@@ -236,27 +236,13 @@ def is_done(job, out):
 _REFERENCES = {}  # per worker process: assignment -> Reference
 
 
-class LazyReference(Reference):
-    """A reference whose child starts only when a request is not in its cache (SubmissionProcess
-    starts on its first request), not at the start of each grading: for a process that grades
-    one submission against answers cached before (a Dask task, Gradescope's container)."""
-
-    def start(self):
-        pass
-
-    @property
-    def child_started(self):
-        return self.process is not None and self.process.started_once
-
-
 def grade_job(job, out, threads=None, lazy_reference=False):
     """Grade one job and write its files; returns (job, score, max_score, seconds). Runs in a worker.
-    `lazy_reference`: for a process that grades only this job (see LazyReference)."""
+    `lazy_reference`: for a process that grades only this job (Reference's eager=False)."""
     cache = Path(out) / ".reference-cache"
     if job.assignment not in _REFERENCES and job.assignment in assignments.ASSIGNMENT_IDS:
         if assignments.get(job.assignment).available:
-            kind = LazyReference if lazy_reference else Reference
-            _REFERENCES[job.assignment] = kind(assignments.get(job.assignment), cache_dir=cache / job.assignment)
+            _REFERENCES[job.assignment] = Reference(assignments.get(job.assignment), cache_dir=cache / job.assignment, eager=not lazy_reference)
     limits = None
     if job.assignment in _REFERENCES and threads:
         limits = dataclasses.replace(assignments.get(job.assignment).limits, threads=threads)

@@ -45,14 +45,14 @@ def cmd_grade(args):
 
     reference, extra = None, {}
     if args.reference_answers and args.assignment in assignments.ASSIGNMENT_IDS and assignments.get(args.assignment).available:
-        reference = gradescope.ShippedReference(assignments.get(args.assignment), cache_dir=args.reference_answers)
+        reference = Reference(assignments.get(args.assignment), cache_dir=args.reference_answers, eager=False)
     live = contextlib.nullcontext() if not args.results else live_results.watching(args.results, args.notebook, args.assignment, args.hidden_tests)
     try:
         with live as watch:
             result = grade_notebook(args.notebook, args.assignment, root=args.submission_dir, reference=reference)
     finally:
         if reference is not None:
-            extra["reference_child"] = "started: a request was not among the shipped answers" if reference.child_started else "not started"
+            extra["reference_child"] = "started: a request was not among the shipped answers" if reference.started else "not started"
             reference.close()
     if args.results:
         report.write_results(result, args.results, args.hidden_tests, watch.public if watch else (), extra)

@@ -8,7 +8,7 @@ and the kit into a virtual environment) and `run_autograder` (grades
 after every test: see live_results.py). Upload it as the assignment's autograder.
 
 In the container the grader answers the suite's reference requests from the shipped
-answers (ShippedReference): the reference child starts only for a request they lack
+answers (a Reference with eager=False): the reference child starts only for a request they lack
 (one that depends on what the submission returned, say), and results.json says whether
 it started (extra_data.reference_child). Tests keep the visibility chosen with
 --hidden-tests except those the suite marks `@pytest.mark.public`. Settings (timeout,
@@ -21,7 +21,6 @@ import zipfile
 from pathlib import Path
 
 from rnnkit_grader import assignments
-from rnnkit_grader.batch import LazyReference
 from rnnkit_grader.runner import Reference
 
 ANSWERS = "reference_answers"  # the folder of the zip (and of /autograder/source) with the shipped reference answers
@@ -137,9 +136,6 @@ def reference_answers(assignment, folder):
 
 # The reference in the container, answered from the answers shipped in the zip: its child starts
 # only when a request is not among them.
-ShippedReference = LazyReference
-
-
 def _add_executable(zf, name, text):
     info = zipfile.ZipInfo(name)
     info.external_attr = 0o100755 << 16

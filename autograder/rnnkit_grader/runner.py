@@ -139,10 +139,12 @@ class Reference:
     batches, Dask workers or Gradescope containers can share: an answer is computed once per
     assignment and kit version. The child starts only when a request is not in any cache
     (`warm()` says whether one has been filled for this kit), so grading against a filled cache
-    starts no reference child at all.
+    starts no reference child at all. With eager=False the child is never started ahead of a
+    grading, only on a miss: for a process that grades one submission against answers cached
+    before (a Dask task, Gradescope's container with the shipped answers).
     """
 
-    def __init__(self, assignment, cache_dir=None, shared_cache=None):
+    def __init__(self, assignment, cache_dir=None, shared_cache=None, eager=True):
         self.assignment = assignment
         self.notebook = None
         self.process = None
@@ -153,6 +155,7 @@ class Reference:
         self._fingerprint = None
         self.submission = None  # the SubmissionProcess being graded: its deadline bounds new requests
         self.started = 0  # how often the reference child was started
+        self.eager = eager
 
     def _cache_dirs(self):
         return [d for d in (self.cache_dir, self.shared_dir) if d is not None]
@@ -393,7 +396,7 @@ def lazy_reference():
 def start_together(process, reference):
     """Start the student's child, and the reference's at the same time unless its answers are cached
     (then it starts only if a request misses the cache): each may take seconds to import."""
-    needs_reference = not (lazy_reference() and reference.warm())
+    needs_reference = reference.eager and not (lazy_reference() and reference.warm())
     starters = ([reference.start] if needs_reference else []) + ([process.start] if process is not None else [])
 
     def run(start):
