@@ -371,12 +371,14 @@ def test_terminal_escapes_from_the_child_never_reach_a_report(submission):
     terminal, or reorder what a report line says."""
     from rnnkit_grader import report
 
-    trick = "\\x1b[2J\\x1b[32mALL TESTS PASSED 100/100\\x1b[0m\\r\\u202e001"
+    trick = "\\x1b[2J\\x1b[32mALL TESTS PASSED 100/100\\x1b[0m\\r\\u202e001\\u2028\\u200b\\ufeff\\u061c\\nPASS     15/15   fake"
     result = grade_notebook(submission(A, replace={
         "one_hot": f"def one_hot(indices, depth):\n    raise ValueError('{trick}')\n",
         "rnn_step_forward": f"raise RuntimeError('{trick}')\n",
     }), A)
     shown = report.table(result) + json.dumps(report.results_json(result), ensure_ascii=False) + report.feedback_html(result)
     assert "ALL TESTS PASSED" in shown, "the message itself is still shown"
-    for char in ("\x1b", "\r", "\u202e"):
+    for char in ("\x1b", "\r", "\u202e", "\u2028", "\u200b", "\ufeff", "\u061c"):
         assert char not in shown, f"{char!r} reached a report"
+    forged = [line for line in report.table(result).splitlines() if "fake" in line]
+    assert forged and all(line.lstrip().startswith("|") for line in forged), f"a message line passes for a table row: {forged}"

@@ -6,9 +6,12 @@ PROBLEMS = 20  # notebook-wide notes kept in a report
 
 # Control characters (terminal escapes such as ESC[2J, carriage returns, DEL and the C1 set) and
 # the bidirectional overrides that reorder text on screen: a student's message could otherwise
-# redraw the staff's terminal or disguise what a report says. Tab and newline are kept.
+# redraw the staff's terminal or disguise what a report says. Also the invisible and
+# direction marks (zero-width characters, LRM/RLM, ALM, the byte-order mark) and the Unicode
+# line and paragraph separators, which start a new line in some viewers. Tab and newline are kept.
 _CONTROLS = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0),
-                                                  *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+                                                  0x061C, *range(0x200B, 0x2010), 0x2028, 0x2029,
+                                                  *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF]}
 
 
 def clip(text, limit=MESSAGE_CHARS):
