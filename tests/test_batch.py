@@ -176,3 +176,33 @@ def test_class_report_item_analysis_flags_tests_worth_a_look(tmp_path):
     assert "weak submissions pass it more often" in items["backwards"]["flags"] and float(items["backwards"]["rest_correlation"]) < -0.9
     page = (tmp_path / "class_report.html").read_text()
     assert "3 of 4 tests flagged" in page and "everybody fails it" in page
+
+
+def test_each_assignment_is_started_by_one_worker_and_workers_keep_to_theirs():
+    """Two workers on a batch of three assignments: every assignment's first submission goes to a
+    different worker than a grading already running of it, a worker keeps to the assignments it
+    has warm, and nothing is lost or handed out twice."""
+    jobs = [batch.Job(f"s{i:02d}", a, f"/x/{a}/s{i}.ipynb") for i, a in enumerate(["01"] * 6 + ["03"] * 3 + ["04"] * 3)]
+    pending = batch.Dispatch(jobs)
+    a, b = set(), set()
+    first_a = pending.next(a)
+    a.add(first_a.assignment)
+    first_b = pending.next(b)  # 01 is being started by A: B starts another assignment
+    b.add(first_b.assignment)
+    assert (first_a.assignment, first_b.assignment) == ("01", "03")
+    pending.done(first_a)
+    second_a = pending.next(a)
+    assert second_a.assignment == "01"  # A keeps to 01
+    pending.done(first_b)
+    more_b = [pending.next(b) for _ in range(2)]
+    assert [j.assignment for j in more_b] == ["03", "03"]  # B keeps to 03
+    third = pending.next(b)  # B has no 03 left: 04, which nobody has started, before stealing 01
+    assert third.assignment == "04"
+    # A's 01 runs out; 04's first grading is still running in B, so A takes 01's rest first
+    rest = [pending.next(a) for _ in range(len(pending))]
+    assert [j.assignment for j in rest] == ["01"] * 4 + ["04"] * 2
+    assert pending.next(a) is None and len(pending) == 0
+    graded = [first_a, first_b, second_a, *more_b, third, *rest]
+    assert sorted(j.student for j in graded) == sorted(j.student for j in jobs)  # each once
+    pending.put_back(third)  # a job whose worker was gone is first in line again
+    assert pending.next(set()) is third

@@ -326,9 +326,11 @@ class _Worker:
         self.job = None
         self.deadline = None
         self.limit = None
+        self.seen = set()  # assignments this worker process has graded (their reference is warm in it)
 
     def assign(self, job, seconds):
         self.job, self.limit = job, seconds
+        self.seen.add(job.assignment)
         self.deadline = time.monotonic() + seconds
         self.conn.send(job)
 
@@ -357,11 +359,52 @@ def _describe_death(exitcode):
     return f"exit status {exitcode}"
 
 
+class Dispatch:
+    """Which pending submission a free worker grades next.
+
+    A worker keeps to the assignments it has graded already: their reference answers are in its
+    memory and its child template for their sandbox view is started. A worker with none of those
+    left starts an assignment nobody has started yet (so each assignment's reference answers are
+    computed by one worker while the others go on), then takes one whose first grading has
+    finished elsewhere (its answers are in the batch's cache), and only last one whose first
+    grading is still running in another worker (which would compute the same answers twice).
+    Within an assignment submissions go in order. The order changes when a submission is graded,
+    never its score.
+    """
+
+    def __init__(self, jobs):
+        self.queues = collections.OrderedDict()  # assignment -> deque of its pending jobs
+        for job in jobs:
+            self.queues.setdefault(job.assignment, collections.deque()).append(job)
+        self.started = set()  # assignments some worker has begun
+        self.finished = set()  # assignments with a grading finished (answers cached)
+
+    def __len__(self):
+        return sum(len(q) for q in self.queues.values())
+
+    def next(self, seen):
+        """The job for a worker that has graded the assignments in `seen`, or None if none is left."""
+        ready = [a for a, q in self.queues.items() if q]
+        for wanted in (lambda a: a in seen, lambda a: a not in self.started, lambda a: a in self.finished, lambda a: True):
+            for assignment in ready:
+                if wanted(assignment):
+                    self.started.add(assignment)
+                    return self.queues[assignment].popleft()
+        return None
+
+    def put_back(self, job):
+        """A job whose worker was gone before it began: first in line again."""
+        self.queues.setdefault(job.assignment, collections.deque()).appendleft(job)
+
+    def done(self, job):
+        self.finished.add(job.assignment)
+
+
 def run_pool(todo, out, jobs, threads, finished, timeout=None, grade=None):
     """Grade `todo` in `jobs` supervised worker processes; finished(job, outcome) for each, where
     outcome is (job, score, max_score, seconds) or a JobFailed (whose error result is already written)."""
     ctx = multiprocessing.get_context("spawn")
-    pending = collections.deque(todo)
+    pending = Dispatch(todo)
     workers = []
     timeout = timeout or job_timeout
 
@@ -376,11 +419,11 @@ def run_pool(todo, out, jobs, threads, finished, timeout=None, grade=None):
         while pending or any(w.job is not None for w in workers):
             for i, w in enumerate(workers):
                 if w.job is None and pending:
-                    job = pending.popleft()
+                    job = pending.next(w.seen)
                     try:
                         w.assign(job, timeout(job) if callable(timeout) else float(timeout))
                     except (OSError, ValueError):  # the worker is gone: a fresh one takes the job
-                        pending.appendleft(job)
+                        pending.put_back(job)
                         w.job = None
                         w.kill()
                         workers[i] = _Worker(ctx, out, threads, grade)
@@ -400,6 +443,7 @@ def run_pool(todo, out, jobs, threads, finished, timeout=None, grade=None):
                     message = None
                 if message is not None:
                     w.job = None
+                    pending.done(job)
                     if message[0] == "ok":
                         finished(job, (job, *message[1:]))
                     else:
