@@ -25,7 +25,7 @@ from a snapshot of the kit copied to a temporary folder (so that edits in the ch
 during the run change nothing) with `grade-batch --jobs 1`, `--jobs 2` and on a two-worker
 local Dask cluster (each from an empty output folder), then again with nothing changed,
 then after a one-line change to each suite (every submission graded again once), then
-once more. It prints each wall time, the ratios, how many submissions each run graded and
+once more (with --scaling-only just the two --jobs runs and their ratio). It prints each wall time, the ratios, how many submissions each run graded and
 the load average of the machine before and after each run.
 """
 
@@ -73,13 +73,16 @@ def main():
     parser.add_argument("--students", type=int, default=0, help="the regrade benchmark with this many students")
     parser.add_argument("--mix", default="01_rnn_numpy=34,03_hello_lm=8,04_embeddings=8",
                         help="for --students: ID=WEIGHT,... how the students are spread over assignments")
+    parser.add_argument("--scaling-only", action="store_true",
+                        help="for --students: only --jobs 1 and --jobs 2 and their ratio (the Dask and re-grading runs are skipped)")
     args = parser.parse_args()
     if args.course:  # one student's correct notebook of every assignment (or the given ones), cached references
         from bench_course import course_per_student
 
         return course_per_student([a for a in sys.argv[1:] if not a.startswith("-")])
     if args.students:
-        return regrade_benchmark(args.students, dict((k, int(v)) for k, v in (item.split("=") for item in args.mix.split(","))))
+        return regrade_benchmark(args.students, dict((k, int(v)) for k, v in (item.split("=") for item in args.mix.split(","))),
+                                 scaling_only=args.scaling_only)
     tmp = Path(tempfile.mkdtemp(prefix="rnnkit-bench-batch-"))
     course = tmp / "course"
     course.mkdir()
@@ -150,7 +153,7 @@ def snapshot_kit(target, assignment_ids):
     return {"PYTHONPATH": f"{target / 'autograder'}{os.pathsep}{target}", "RNNKIT_ROOT": str(target)}
 
 
-def regrade_benchmark(students, mix):
+def regrade_benchmark(students, mix, scaling_only=False):
     tmp = Path(tempfile.mkdtemp(prefix="rnnkit-bench-regrade-"))
     env = snapshot_kit(tmp / "kit", list(mix))
     os.environ.update(env)  # the Dask workers started here, and every rnnkit command, use the snapshot
@@ -183,6 +186,12 @@ def regrade_benchmark(students, mix):
     times = {}
     times["jobs1"] = timed("grade-batch --jobs 1", "--jobs", "1", out=tmp / "out1")
     times["jobs2"] = timed("grade-batch --jobs 2", "--jobs", "2", out=tmp / "out2")
+    if scaling_only:
+        same = (tmp / "out1" / "gradebook.csv").read_text() == (tmp / "out2" / "gradebook.csv").read_text()
+        print(f"ratio --jobs 1 / --jobs 2 = {times['jobs1'] / times['jobs2']:.2f} (target >= 1.8); "
+              + ("the two gradebooks agree" if same else "the gradebooks DIFFER between --jobs 1 and --jobs 2"))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0 if same else 1
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
