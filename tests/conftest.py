@@ -67,7 +67,7 @@ def load_suite(assignment_id):
 
 def reference_child(assignment_id):
     """A reference child of the assignment, as the grader runs it (a generator for module fixtures)."""
-    from rnnkit_grader.runner import Reference
+    from rnnkit_grader.isolate import Reference
 
     ref = Reference(assignments.get(assignment_id))
     try:
@@ -79,7 +79,7 @@ def reference_child(assignment_id):
 @pytest.fixture(scope="module")
 def references():
     """references(assignment_id): one Reference per assignment for the module's tests, closed after them."""
-    from rnnkit_grader.runner import Reference
+    from rnnkit_grader.isolate import Reference
 
     made = {}
 

@@ -4,15 +4,15 @@ import csv
 import json
 
 from rnnkit_grader import cli, report
-from rnnkit_grader import runner
+from rnnkit_grader import results
 
 A, B = "01_rnn_numpy", "03_hello_lm"
 
 
 def write_result(out, assignment, student, units, batch_error=None):
     """A results.json as grade-batch writes it: one test per unit, worth (score, max)."""
-    tests = [runner.TestResult(f"{unit}: check", unit, got, top, "passed" if got == top else "failed", "", 0.1) for unit, (got, top) in units.items()]
-    data = report.results_json(runner.GradeResult(f"{student}.ipynb", assignment, tests, [], 1.0))
+    tests = [results.TestResult(f"{unit}: check", unit, got, top, "passed" if got == top else "failed", "", 0.1) for unit, (got, top) in units.items()]
+    data = report.results_json(results.GradeResult(f"{student}.ipynb", assignment, tests, [], 1.0))
     if batch_error:
         data["extra_data"]["batch_error"] = batch_error
     folder = out / assignment / student

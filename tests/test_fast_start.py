@@ -3,7 +3,8 @@
 import os
 
 from rnnkit_grader import assignments
-from rnnkit_grader.runner import Reference, grade_notebook
+from rnnkit_grader.isolate import Reference
+from rnnkit_grader.runner import grade_notebook
 
 A = "01_rnn_numpy"
 

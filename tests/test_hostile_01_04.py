@@ -16,7 +16,8 @@ import pytest
 
 from conftest import by_unit, messages
 from rnnkit_grader import isolation
-from rnnkit_grader.runner import Reference, grade_notebook
+from rnnkit_grader.isolate import Reference
+from rnnkit_grader.runner import grade_notebook
 from rnnkit_grader import assignments
 
 needs_bwrap = pytest.mark.skipif(isolation.bwrap_path() is None, reason="bubblewrap is not installed")

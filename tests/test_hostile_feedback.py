@@ -20,7 +20,7 @@ import pytest
 
 from conftest import by_unit, messages
 from rnnkit_child.codec import Opaque
-from rnnkit_grader import checks, runner
+from rnnkit_grader import check, checks, results
 from rnnkit_grader.runner import grade_notebook
 
 # (assignment, unit, tests to run (-k), code returning the constant {c}, two constants in the "far off" band)
@@ -75,8 +75,8 @@ def without_own(text, constant):
 
 @pytest.mark.parametrize("assignment_id, unit, select, code, constants", CASES, ids=[c[1] for c in CASES])
 def test_constants_get_the_same_feedback(assignment_id, unit, select, code, constants, submission, references, monkeypatch):
-    original = runner.run_suite
-    monkeypatch.setattr(runner, "run_suite", lambda assignment, plugin, *options: original(assignment, plugin, "-k", select, *options))
+    original = check.run_suite
+    monkeypatch.setattr(check, "run_suite", lambda assignment, plugin, *options: original(assignment, plugin, "-k", select, *options))
     reference = references(assignment_id)
     said = []
     for c in constants:
@@ -110,6 +110,6 @@ def test_band_gives_no_number_and_no_direction():
             assert "2.1" not in text and "higher" not in text and "lower" not in text, text
     bands = {checks.band(checks.relative(v, expected)) for v in (9.0, 2.2, 2.1052)}
     assert len(bands) == 3, "far off, off by a few percent and nearly right are told apart"
-    with pytest.raises(runner.GradingFailure) as failure:
+    with pytest.raises(results.GradingFailure) as failure:
         checks.close(np.array([2.3]), np.array([expected]), 1e-8, "softmax_cross_entropy", "loss")
     assert "2.1" not in str(failure.value) and "e-0" not in str(failure.value).split("allowed")[0]

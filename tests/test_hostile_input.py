@@ -207,7 +207,8 @@ def test_a_50_mb_exception_message_gives_bounded_reports(tmp_path, submission):
 def test_grader_caps_whatever_the_child_sends(tmp_path):
     """A child that writes its own answers can send any text: the grader cuts every piece of it."""
     from rnnkit_grader import report
-    from rnnkit_grader.runner import GradeResult, Student, TestResult
+    from rnnkit_grader.isolate import Student
+    from rnnkit_grader.results import GradeResult, TestResult
 
     huge = "z" * 50_000_000
     forged = {"type": huge, "message": huge, "traceback": huge}

@@ -285,7 +285,8 @@ def test_reference_work_on_a_submission_ends_at_that_submissions_deadline():
     """What a submission makes the shared reference child do is bounded by the submission's own time."""
     import types
 
-    from rnnkit_grader.runner import GraderBug, GradingFailure, Reference
+    from rnnkit_grader.isolate import Reference
+    from rnnkit_grader.results import GraderBug, GradingFailure
 
     reference = Reference(assignments.get("01_rnn_numpy"))
     reference.process = SubmissionProcess([("slow", "import time\ndef f(n):\n    time.sleep(n)\n    return n\n")], FAST, role="reference")

@@ -29,7 +29,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from rnnkit_grader import assignments, isolation, sandbox  # noqa: E402
-from rnnkit_grader.runner import LAZY_ENV, Reference, grade_notebook  # noqa: E402
+from rnnkit_grader.isolate import LAZY_ENV, Reference  # noqa: E402
+from rnnkit_grader.runner import grade_notebook  # noqa: E402
 
 
 def main():
@@ -96,9 +97,9 @@ def _load():
 
 def _template_args(assignment):
     """What SubmissionProcess hands child_template for a submission of `assignment` (to start it ahead)."""
-    from rnnkit_grader import runner
+    from rnnkit_grader import isolate
 
-    view = isolation.bwrap_command("student", runner.hidden_paths(assignment.solution))
+    view = isolation.bwrap_command("student", isolate.hidden_paths(assignment.solution))
     env = sandbox.child_environment(isolation.child_env("student"))
     env.update(RNNKIT_PRELOAD_TF="1" if assignment.limits.preload_tf else "0", RNNKIT_THREADS=str(assignment.limits.threads),
                RNNKIT_PROBE_PACKAGES=sandbox.STUDENT_PROBES)

@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from rnnkit_grader import assignments  # noqa: E402
-from rnnkit_grader.runner import Reference  # noqa: E402
+from rnnkit_grader.isolate import Reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,7 @@
 """Where each assignment's pieces live, and the limits its grading runs under."""
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,10 +23,16 @@ ASSIGNMENT_IDS = (
     "08_seq2seq",
 )
 
-# Per-assignment limits over the Limits() defaults. 01 is NumPy only; the others use
-# TensorFlow, which the child imports before the student's code.
+# Per-assignment limits over the Limits() defaults. 01 is NumPy only: its children (the student's
+# and the reference's) see NumPy and the standard library and no other installed package, so no
+# deep-learning or autodiff framework can do its backprop (packages=; see isolation.bwrap_command);
+# the others use TensorFlow, which the child imports before the student's code.
+NUMPY_ONLY = ("numpy",
+              # and matplotlib with what it imports, for a notebook's plots (no array maths beyond NumPy's)
+              "matplotlib", "mpl_toolkits", "pylab", "PIL", "pillow", "kiwisolver", "contourpy", "cycler", "fontTools",
+              "packaging", "pyparsing", "dateutil", "six")
 _LIMITS = {
-    "01_rnn_numpy": dict(memory_bytes=2 * 2**30, call_seconds=20, total_seconds=240, startup_seconds=30),
+    "01_rnn_numpy": dict(memory_bytes=2 * 2**30, call_seconds=20, total_seconds=240, startup_seconds=30, packages=NUMPY_ONLY),
 }
 _TENSORFLOW = dict(preload_tf=True, call_seconds=60, total_seconds=600, startup_seconds=90)
 
@@ -61,5 +68,28 @@ def get(assignment_id):
     return Assignment(assignment_id)
 
 
+def find(assignment_id):
+    """The assignment `assignment_id` names, or None where it names none that can be graded here."""
+    if assignment_id not in ASSIGNMENT_IDS or not Assignment(assignment_id).available:
+        return None
+    return Assignment(assignment_id)
+
+
 def available():
     return [Assignment(a) for a in ASSIGNMENT_IDS if Assignment(a).available]
+
+
+def kit_fingerprint(assignment):
+    """One digest of everything that decides an assignment's grades apart from the submission:
+    the reference solution, the hidden suite, and the code of rnnkit_grader, rnnkit_child and rnnkit."""
+    import rnnkit
+    import rnnkit_child
+
+    digest = hashlib.sha256()
+    for path in (assignment.solution, assignment.suite):
+        digest.update(path.read_bytes())
+    for package in (Path(__file__).resolve().parent, Path(rnnkit_child.__file__).resolve().parent, Path(rnnkit.__file__).resolve().parent):
+        for source in sorted(package.rglob("*.py")):
+            digest.update(str(source.relative_to(package)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()

@@ -9,7 +9,7 @@ Layouts found under DIR:
 Each submission's results.json and feedback.html land in OUT/<assignment>/<student>/,
 written atomically as it finishes. A re-run reuses a result only when nothing that decides it changed: its results.json
 records one fingerprint of the notebook's content (sha256) and of the kit (suite, solution,
-grader, child and library code, runner.kit_fingerprint). Everything out of date is graded
+grader, child and library code, assignments.kit_fingerprint). Everything out of date is graded
 again, so an interrupted batch resumes where it stopped and a fix to a suite or solution
 reaches every grade; a re-run that changed scores writes OUT/regrade_report.{html,csv}
 (see regrade.py). Reference answers go to a cache in
@@ -38,24 +38,16 @@ import sys
 import time
 from pathlib import Path
 
-from rnnkit_grader import assignments, itemanalysis, notebook, regrade, report
+from rnnkit_grader import assignments, isolation, itemanalysis, load, regrade, report
+from rnnkit_grader.assignments import kit_fingerprint
 from rnnkit_grader.clip import clip
-from rnnkit_grader.runner import GradeResult, Reference, grade_notebook, kit_fingerprint, write_atomic
+from rnnkit_grader.isolate import Reference
+from rnnkit_grader.results import GradeResult, JobFailed, write_atomic
+from rnnkit_grader.runner import grade_notebook
 
 
 class BatchError(ValueError):
     """The batch cannot run as asked (for example a flat folder without --assignment)."""
-
-
-class JobFailed(Exception):
-    """A submission whose grading did not finish: its worker timed out, died, or hit a grader error."""
-
-    def __init__(self, message, kind="error"):
-        super().__init__(message)
-        self.kind = kind
-
-    def __reduce__(self):  # travels between processes (Dask) with its kind
-        return (JobFailed, (str(self), self.kind))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,10 +181,17 @@ def _one_per_student(jobs):
 
 def submission_digest(job):
     """sha256 of the submitted bytes, read as the grader reads them (no symlinks, bounded size)."""
+    return read_job(job)[1]
+
+
+def read_job(job):
+    """(the submitted bytes or None, their sha256 digest): read once, as the grader reads them
+    (load.read_submission: no symlinks, bounded size); an unreadable file's digest names why."""
     try:
-        return hashlib.sha256(notebook.read_submission(job.path, job.root)).hexdigest()
+        raw = load.read_submission(job.path, job.root)
     except ValueError as exc:
-        return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
+        return None, "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
+    return raw, hashlib.sha256(raw).hexdigest()
 
 
 _FINGERPRINTS = {}
@@ -248,9 +247,10 @@ def grade_job(job, out, threads=None, lazy_reference=False):
         limits = dataclasses.replace(assignments.get(job.assignment).limits, threads=threads)
     path = Path(os.path.abspath(job.path))
     hide = [Path(out).resolve(), Path(job.root).resolve() if job.root else path.parent]
-    result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits, hide=hide, root=job.root)
+    raw, digest = read_job(job)  # the notebook is read once: its digest and its grading see the same bytes
+    result = grade_notebook(job.path, job.assignment, reference=_REFERENCES.get(job.assignment), limits=limits, hide=hide, root=job.root, raw=raw)
     data = report.results_json(result)
-    digest, kit = submission_digest(job), fingerprint(job.assignment)
+    kit = fingerprint(job.assignment)
     data["extra_data"].update(student=job.student, sha256=digest, kit=kit, fingerprint=result_fingerprint(kit, digest))
     target = job.out_dir(out)
     write_atomic(target / "feedback.html", report.feedback_html(result))
@@ -260,7 +260,7 @@ def grade_job(job, out, threads=None, lazy_reference=False):
 
 def write_error_result(job, out, message, kind):
     """A result for a submission whose grading did not finish: score 0 and why."""
-    result = GradeResult(job.path, job.assignment, [], [clip(message)], 0.0)
+    result = GradeResult(job.path, job.assignment, [], [clip(message)], 0.0, isolation=isolation.describe())
     data = report.results_json(result)
     data["extra_data"].update(student=job.student, sha256=submission_digest(job), batch_error=kind)
     target = job.out_dir(out)
@@ -618,7 +618,7 @@ def run_batch(root, out, jobs=1, assignment=None, scheduler=None, progress=True,
         if scheduler:
             from rnnkit_grader import cluster
 
-            cluster.run_on_dask(scheduler, todo, out, threads, finished, timeout=timeout)
+            cluster.run_on_dask(scheduler, todo, out, threads, finished, timeout=timeout, grade=grade_one_guarded, write_error=write_error_result)
         elif todo:
             run_pool(todo, out, jobs, threads, finished, timeout=timeout, grade=grade)
     finally:

@@ -8,7 +8,7 @@ scalars, and each check validates type, shape, dtype and finiteness before compa
 import numpy as np
 
 from rnnkit_child.codec import Opaque
-from rnnkit_grader.runner import GradingFailure
+from rnnkit_grader.results import GradingFailure
 
 
 def fail(message):

@@ -11,16 +11,17 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from rnnkit_grader import assignments, isolation, report  # noqa: E402
-from rnnkit_grader.runner import Reference, grade_notebook  # noqa: E402
+from rnnkit_grader.isolate import Reference  # noqa: E402
+from rnnkit_grader.runner import grade_notebook  # noqa: E402
 
 EXAMPLES = assignments.ROOT / "examples" / "submissions"
 
 
 def _refused_result(args, message):
     """What `grade` writes when it refuses to grade: a results.json of 0 with the reason (Gradescope shows it)."""
-    from rnnkit_grader.runner import GradeResult
+    from rnnkit_grader.results import GradeResult
 
-    result = GradeResult(str(args.notebook), args.assignment, [], [message], 0.0)
+    result = GradeResult(str(args.notebook), args.assignment, [], [message], 0.0, isolation=isolation.describe())
     if args.results:
         report.write_results(result, args.results)
     if args.feedback:

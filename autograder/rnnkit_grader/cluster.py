@@ -11,20 +11,23 @@ processes (the submission and the reference).
 """
 
 
-def run_on_dask(address, jobs, out, threads, finished, timeout=None):
+from rnnkit_grader.results import JobFailed
+
+
+def run_on_dask(address, jobs, out, threads, finished, timeout=None, grade=None, write_error=None):
     """Grade `jobs` on the cluster at `address`; call finished(job, outcome) for each.
 
-    Each task grades its submission in a supervised process of its own (batch.grade_one_guarded):
-    a submission that hangs is killed at its wall-clock limit and one that kills its process
-    costs only that task. A task that fails anyway (its Dask worker lost, say) gets an error
-    result written here, so every submission has a results.json.
+    Each task is grade(job, out, threads, timeout) on a worker (batch passes its grade_one_guarded,
+    which grades the submission in a supervised process of its own: a submission that hangs is
+    killed at its wall-clock limit and one that kills its process costs only that task). A task
+    that fails anyway (its Dask worker lost, say) gets an error result written here with
+    write_error(job, out, message, kind) (batch.write_error_result), so every submission has a
+    results.json. This module does not import batch: batch calls it.
     """
     from distributed import Client, as_completed
 
-    from rnnkit_grader.batch import JobFailed, grade_one_guarded, write_error_result
-
     with Client(address) as client:
-        futures = {client.submit(grade_one_guarded, job, str(out), threads, timeout, pure=False): job for job in jobs}
+        futures = {client.submit(grade, job, str(out), threads, timeout, pure=False): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -34,7 +37,7 @@ def run_on_dask(address, jobs, out, threads, finished, timeout=None):
             except Exception as exc:  # one failed task must not stop the batch
                 failure = JobFailed(f"the cluster could not grade this submission: {type(exc).__name__}: {str(exc)[:1000]}", "cluster")
                 try:
-                    write_error_result(job, out, str(failure), "cluster")
+                    write_error(job, out, str(failure), "cluster")
                 except Exception:
                     pass
                 finished(job, failure)

@@ -25,7 +25,7 @@ import io
 import json
 from pathlib import Path
 
-from rnnkit_grader.runner import write_atomic
+from rnnkit_grader.results import write_atomic
 
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 _ALIASES = {"name": "Student", "id": "ID", "canvas_id": "ID", "sis_user_id": "SIS User ID", "sis_login_id": "SIS Login ID", "section": "Section"}

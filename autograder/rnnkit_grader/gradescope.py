@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from rnnkit_grader import assignments
-from rnnkit_grader.runner import Reference
+from rnnkit_grader.isolate import Reference
 
 ANSWERS = "reference_answers"  # the folder of the zip (and of /autograder/source) with the shipped reference answers
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")

@@ -10,7 +10,7 @@ result. The same pytest plugin records which tests the suite marks
 Gradescope visibility (report.results_json).
 
 The plugin reaches the suite's pytest run through PYTEST_PLUGINS, set only while
-`watching` is active; it reads the verdicts that runner.GradingPlugin has recorded.
+`watching` is active; it reads the verdicts that check.GradingPlugin has recorded.
 """
 
 import contextlib
@@ -20,8 +20,9 @@ import time
 
 import pytest
 
-from rnnkit_grader import report
-from rnnkit_grader.runner import GradeResult, GradingPlugin, write_atomic
+from rnnkit_grader import isolation, report
+from rnnkit_grader.check import GradingPlugin
+from rnnkit_grader.results import GradeResult, write_atomic
 
 STOPPED = "Grading did not finish"
 _ACTIVE = None  # the LiveResults of the grading in progress in this process
@@ -35,10 +36,11 @@ class LiveResults:
         self.visibility = visibility
         self.public = set()  # names of the tests the suite marks public
         self.t0 = time.monotonic()
+        self.isolation = isolation.describe()
 
     def write(self, tests):
         """results.json as it stands after `tests`: those, and a test saying the rest were not run."""
-        result = GradeResult(self.notebook, self.assignment, list(tests), [], time.monotonic() - self.t0)
+        result = GradeResult(self.notebook, self.assignment, list(tests), [], time.monotonic() - self.t0, isolation=self.isolation)
         data = report.results_json(result, visibility=self.visibility, public=self.public)
         done = f"{len(tests)} check(s)" if tests else "no check"
         message = (

@@ -36,7 +36,7 @@ class _Collector:
         config.addinivalue_line("markers", "unit(name): the unit the test grades")
 
     def pytest_collection_modifyitems(self, items):
-        from rnnkit_grader.runner import points_and_unit
+        from rnnkit_grader.check import points_and_unit
 
         for item in items:
             points, unit = points_and_unit(item)
@@ -46,7 +46,7 @@ class _Collector:
 def unit_points(assignment_id):
     """{unit: points} of the assignment's hidden suite, in the order its tests are collected."""
     from rnnkit_grader import assignments
-    from rnnkit_grader.runner import run_suite
+    from rnnkit_grader.check import run_suite
 
     assignment = assignments.get(assignment_id)
     collector = _Collector()

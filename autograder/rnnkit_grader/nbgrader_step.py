@@ -60,7 +60,8 @@ class _Run:
         self.lock = threading.Lock()
 
     def reference(self, assignment):
-        from rnnkit_grader.runner import Reference, kit_fingerprint
+        from rnnkit_grader.assignments import kit_fingerprint
+        from rnnkit_grader.isolate import Reference
 
         if assignment.id not in self.references:
             folder = self.cache_root / assignment.id / kit_fingerprint(assignment)[:24]

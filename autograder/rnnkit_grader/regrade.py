@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from rnnkit_grader.runner import write_atomic
+from rnnkit_grader.results import write_atomic
 
 
 @dataclasses.dataclass

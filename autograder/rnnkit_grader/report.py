@@ -1,4 +1,5 @@
-"""Turn a GradeResult into what people read: results.json, a feedback page, a table.
+"""Step 5, report: one grading's `GradeResult`, and what people read of it: results.json,
+a feedback page, a table.
 
 results.json follows Gradescope's autograder schema (score, execution_time, output,
 tests[] with name/score/max_score/status/output/visibility); kit-specific fields sit
@@ -7,11 +8,37 @@ under extra_data.
 
 import html
 import json
+import time
 from collections import OrderedDict
 
-from rnnkit_grader import isolation
-from rnnkit_grader.clip import OUTPUT_CHARS, clip, clip_list
-from rnnkit_grader.runner import write_atomic
+from rnnkit_grader.clip import MESSAGE_CHARS, OUTPUT_CHARS, clip, clip_list
+from rnnkit_grader.results import GradeResult, write_atomic
+
+
+def grade_result(path, assignment_id, nb, parties, checked, t0):
+    """The GradeResult of one grading from what steps 2-4 left (extract.Notebook, isolate.Parties,
+    check.Checked): the tests, every problem the student should read, and the child's figures.
+    `t0` is time.monotonic() when the grading began."""
+    problems = list(nb.problems) + list(checked.problems)
+    process = parties.process
+    if process is not None:
+        for cell, error in process.cell_errors.items():
+            if cell not in nb.units and cell not in nb.unit_problems and isinstance(error, dict):
+                problems.append(f"{clip(cell, 200)} raised {clip(error.get('type'), 200)} when run: {clip(error.get('message'), MESSAGE_CHARS)}")
+    return GradeResult(
+        str(path),
+        assignment_id,
+        checked.tests,
+        problems,
+        time.monotonic() - t0,
+        startup_seconds=process.startup_seconds if process else None,
+        restarts=process.restarts if process else 0,
+        peak_rss_mib=process.peak_rss_mib if process else None,
+        first_check_seconds=None if checked.first_check is None else checked.first_check - t0,
+        checks_seconds=checked.seconds,
+        reference_started=parties.reference_started,
+        isolation=parties.isolation,
+    )
 
 
 def _summary(result):
@@ -62,7 +89,7 @@ def results_json(result, visibility="visible", public=()):
             "child_startup_seconds": None if result.startup_seconds is None else round(result.startup_seconds, 3),
             "child_restarts": result.restarts,
             "child_peak_rss_mib": result.peak_rss_mib,
-            "isolation": isolation.describe(),
+            "isolation": result.isolation,
             "units": unit_scores(result),
         },
     }

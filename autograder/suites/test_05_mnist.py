@@ -35,7 +35,7 @@ import pytest
 
 from rnnkit.mnist import load_variant
 from rnnkit_grader import checks
-from rnnkit_grader.runner import GraderBug
+from rnnkit_grader.results import GraderBug
 
 # ---- the budgeted training run: budget, seeds and calibrated thresholds --------------------
 #
