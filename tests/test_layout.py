@@ -144,3 +144,23 @@ def test_grade_notebook_is_the_five_steps():
         assert module == step
         tree = ast.parse((ENGINE / "rnnkit_grader" / f"{module}.py").read_text(encoding="utf-8"))
         assert any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name for n in tree.body), call
+
+
+def test_one_grading_reads_the_notebook_once_and_parses_the_solution_once(monkeypatch):
+    """Grading a submission reads its file once and parses it once, and parses the reference
+    notebook once (the reference child's code and the layout of units come from one parse)."""
+    from rnnkit_grader import assignments, load
+    from rnnkit_grader.runner import grade_notebook
+
+    assignment = assignments.get("01_rnn_numpy")
+    submission = (ENGINE.parent / "examples" / "submissions" / assignment.id / "correct.ipynb").resolve()
+    reads, parses = [], []
+    read, parse = load.read_submission, load.parse_notebook
+    monkeypatch.setattr(load, "read_submission", lambda path, root=None: reads.append(Path(path).resolve()) or read(path, root))
+    monkeypatch.setattr(load, "parse_notebook", lambda raw: parses.append(len(raw)) or parse(raw))
+    monkeypatch.setattr(load, "_SOLUTIONS", {})
+    result = grade_notebook(submission, assignment.id)
+    assert result.score == 100 and result.reference_started
+    assert reads.count(submission) == 1
+    sizes = {submission.stat().st_size: "the submission", assignment.solution.stat().st_size: "the solution"}
+    assert sorted(sizes[n] for n in parses) == ["the solution", "the submission"], parses
