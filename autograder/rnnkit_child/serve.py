@@ -80,6 +80,31 @@ def preload():
     import keras  # noqa: F401
 
 
+class _Blocked:
+    """A meta-path finder that refuses the modules named in RNNKIT_BLOCKED_MODULES (and their submodules).
+
+    Only a courtesy where there is no bubblewrap (student code shares this process and could remove
+    it); under bubblewrap those packages are not in the child's view at all."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r}: this assignment is NumPy only, so no deep-learning or automatic-"
+                "differentiation framework is available to the grader's run of your code", name=fullname)
+        return None
+
+
+def block_modules():
+    names = [n for n in os.environ.get("RNNKIT_BLOCKED_MODULES", "").split(",") if n]
+    if names:
+        for loaded in [m for m in sys.modules if m.partition(".")[0] in names]:  # never preloaded for such a child
+            del sys.modules[loaded]
+        sys.meta_path.insert(0, _Blocked(names))
+
+
 def probe_packages():
     """Where probes are looked up, in order: the student's child has rnnkit_child.probes only;
     the reference child is started with the reference-only probes first (RNNKIT_PROBE_PACKAGES)."""
@@ -163,6 +188,7 @@ def main():
     os.dup2(devnull, 0)  # student code that reads stdin gets EOF, not our requests
     apply_limits()
     preload()
+    block_modules()
     child = Child()
     while True:
         request = codec.read_message(requests)

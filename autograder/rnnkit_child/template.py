@@ -246,7 +246,7 @@ def main():
 
     from rnnkit_child import codec, serve  # noqa: F401
 
-    if os.environ.get("RNNKIT_PRELOAD_TF") == "1":
+    if os.environ.get("RNNKIT_PRELOAD_TF") == "1" and not os.environ.get("RNNKIT_BLOCKED_MODULES"):  # never for 01's view
         import tensorflow  # noqa: F401  (its thread pools start on first use, in each child)
         import keras  # noqa: F401
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended children are reaped at once: no zombie outlives its kill

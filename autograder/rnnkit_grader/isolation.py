@@ -184,6 +184,43 @@ def data_files():
     return found
 
 
+# Deep-learning and automatic-differentiation frameworks: what a NumPy-only assignment's child must
+# not be able to import (used for messages and for the child's own import guard; the view itself is
+# an allow-list, see site_dirs and bwrap_command's `packages`).
+FRAMEWORKS = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "flax", "autograd", "theano", "pytensor",
+              "mxnet", "paddle", "chainer", "mindspore", "oneflow", "sympy", "tensorflow_probability", "tangent", "cupy")
+
+
+def site_dirs():
+    """Every folder of installed Python packages that a child's view could reach: the interpreter's
+    own site-packages, and any site- or dist-packages under its prefixes or /usr (a student's code can
+    put any of them on sys.path, so a NumPy-only child must have them all narrowed)."""
+    import glob
+    import site
+
+    found = set()
+    with contextlib.suppress(Exception):
+        found.update(Path(p) for p in site.getsitepackages())
+    roots = [*python_paths(), Path("/usr"), Path("/usr/local")]
+    for root in roots:
+        for pattern in ("lib*/python3*/site-packages", "lib*/python3*/dist-packages", "lib*/python3/dist-packages",
+                        "local/lib*/python3*/site-packages", "local/lib*/python3*/dist-packages"):
+            found.update(Path(p) for p in glob.glob(str(root / pattern)))
+    return sorted({p.resolve() for p in found if p.is_dir()})
+
+
+def _package_entries(site_dir, packages):
+    """The entries of site_dir that make up the allowed top-level packages (a package folder or
+    module, its bundled shared libraries `<name>.libs`), by exact name."""
+    entries = []
+    for name in packages:
+        for entry in (name, f"{name}.libs", f"{name}.py"):
+            if (site_dir / entry).exists() and not (site_dir / entry).is_symlink():
+                entries.append(entry)
+        entries.extend(sorted(e.name for e in site_dir.glob(f"{name}.cpython-*.so") if not e.is_symlink()))
+    return entries
+
+
 def child_env(role):
     """Environment entries a sandboxed child needs to find the kit and its data."""
     return {"PYTHONPATH": KIT_MOUNT, "PYTHONNOUSERSITE": "1", "RNNKIT_DATA_DIR": DATA_MOUNT,
@@ -191,8 +228,13 @@ def child_env(role):
             "TMPDIR": "/tmp"}
 
 
-def bwrap_command(role="student", hide=(), scratch_bytes=SCRATCH_BYTES, tmp_bytes=TMP_BYTES):
-    """The bwrap argument list that wraps the child's command (cwd /scratch), or [] without bwrap."""
+def bwrap_command(role="student", hide=(), scratch_bytes=SCRATCH_BYTES, tmp_bytes=TMP_BYTES, packages=None):
+    """The bwrap argument list that wraps the child's command (cwd /scratch), or [] without bwrap.
+
+    `packages` (a tuple of top-level import names) narrows every folder of installed packages
+    (site_dirs) to those packages: each is covered by an empty read-only tmpfs with only the named
+    packages bound back in, so nothing else installed (TensorFlow, Keras, PyTorch, JAX, autograd,
+    ...) exists in the child's view. None keeps the whole environment."""
     bwrap = bwrap_path()
     if bwrap is None:
         return []
@@ -220,12 +262,19 @@ def bwrap_command(role="student", hide=(), scratch_bytes=SCRATCH_BYTES, tmp_byte
         args += ["--ro-bind", str(folder), f"{KIT_MOUNT}/{name}"]
     for name, path in sorted(data_files().items()):
         args += ["--ro-bind", str(path), f"{DATA_MOUNT}/{name}"]
+    narrowed = [] if packages is None else [d for d in site_dirs() if any(b == d or b in d.parents for b in [*bound, Path("/usr")])]
     inside = [Path(h).resolve() for h in [*covered_paths(role), *hide] if h]
+    inside = [p for p in inside if not any(d == p or d in p.parents for d in narrowed)]  # gone with their site dir
     for path in _outermost({p for p in inside if any(b == p or b in p.parents for b in bound)}):
         if path.is_dir():
             args += ["--tmpfs", str(path)]
         elif path.exists():
             args += ["--ro-bind", "/dev/null", str(path)]
+    for site_dir in narrowed:
+        args += ["--tmpfs", str(site_dir)]
+        for entry in _package_entries(site_dir, packages):
+            args += ["--ro-bind", str(site_dir / entry), str(site_dir / entry)]
+        args += ["--remount-ro", str(site_dir)]
     args += [
         "--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH_MOUNT,
         "--chdir", SCRATCH_MOUNT,

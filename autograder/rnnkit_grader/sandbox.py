@@ -50,6 +50,10 @@ class Limits:
     output_bytes: int = 64 * 2**10  # what is kept of the child's stdout and stderr
     preload_tf: bool = False  # import TensorFlow in the child before the student's code
     threads: int = 1  # TensorFlow intra- and inter-op threads in the child
+    # Top-level packages of the environment the child may import (None: all installed). Under
+    # bubblewrap everything else is absent from its view (isolation.bwrap_command); without it the
+    # child refuses to import isolation.FRAMEWORKS (a courtesy only: a weak child can read anything).
+    packages: tuple | None = None
 
 
 STUDENT_PROBES = "rnnkit_child.probes"
@@ -351,7 +355,7 @@ class SubmissionProcess:
             # One wall-clock limit for the whole submission, whatever it does between requests.
             self.deadline = time.monotonic() + self.limits.total_seconds
         read_fd, write_fd = os.pipe()
-        bwrap = isolation.bwrap_command(self.role, self.hide)
+        bwrap = isolation.bwrap_command(self.role, self.hide, packages=self.limits.packages)
         user = None
         if bwrap:
             cwd, home, extra = "/", None, isolation.child_env(self.role)
@@ -372,6 +376,7 @@ class SubmissionProcess:
                 "RNNKIT_PRELOAD_TF": "1" if self.limits.preload_tf else "0",
                 "RNNKIT_THREADS": str(self.limits.threads),
                 "RNNKIT_PROBE_PACKAGES": REFERENCE_PROBES if self.role == "reference" else STUDENT_PROBES,
+                "RNNKIT_BLOCKED_MODULES": ",".join(isolation.FRAMEWORKS) if self.limits.packages is not None else "",
                 **extra,
             },
             home=home,

@@ -5,6 +5,9 @@ inputs (relative error below 1e-8 forward, 1e-6 backward); when a value is wrong
 the test feeds the unit inputs that isolate one term at a time and says which term
 (or which well-known slip) explains the difference.
 
+The assignment is NumPy only: a notebook importing a deep-learning framework scores nothing
+(numpy_only), and the child has none to import.
+
 Every comparison is made here, in the grader, on what the student's units returned;
 numerical gradients come from the reference child (rnnkit_grader.reference.numeric,
 which the student's child cannot import). A test of an error path or of a shape also
@@ -16,7 +19,7 @@ a hidden input should give.
 import numpy as np
 import pytest
 
-from rnnkit_grader import checks
+from rnnkit_grader import checks, shortcuts
 
 N, T, D, H, V = 3, 5, 4, 6, 7
 FORWARD_TOL = 1e-8
@@ -38,6 +41,21 @@ def random_case(seed):
 @pytest.fixture(scope="module")
 def case():
     return random_case(2024)
+
+
+@pytest.fixture(scope="module")
+def framework_verdict(student):
+    """The rule's message when the notebook's code imports a deep-learning framework (read here, never run)."""
+    return shortcuts.numpy_only_violation(student.notebook)
+
+
+@pytest.fixture(autouse=True)
+def numpy_only(framework_verdict):
+    """01 is NumPy only: a notebook that imports TensorFlow, Keras, PyTorch, JAX, autograd, ... scores
+    nothing (as a blank one), each test failing with the rule. (The child could not import one
+    anyway: its view holds NumPy and the standard library only.)"""
+    if framework_verdict:
+        checks.fail(framework_verdict)
 
 
 def step_args(case, **override):

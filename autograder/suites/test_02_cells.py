@@ -11,7 +11,8 @@ one that explains the difference.
 The student's child only reports what the student's objects are and compute (weights
 as created, outputs and gradients for given weights, the layer stacked_rnn returns);
 Keras's cells run in the reference child (rnnkit_grader.reference.cells), and every
-comparison is made here. A cell's layout, initial biases, output shapes, config round
+comparison is made here. A cell built on Keras's own recurrent cells or layers scores nothing
+(written_from_scratch; its source is checked before it runs, by rnnkit_grader.shortcuts). A cell's layout, initial biases, output shapes, config round
 trip and keyword arguments earn points only while the cell computes Keras's function
 for at least one of the sequence lengths tried (and stacked_rnn's structure only while
 the stack computes Keras's stack): a cell that builds the right weights but returns
@@ -24,7 +25,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnkit_grader import checks
+from rnnkit_grader import checks, shortcuts
 
 B, D, U = 2, 3, 4
 RTOL, ATOL = 1e-5, 1e-6
@@ -49,6 +50,28 @@ def flags_id(flags):
 def memo():
     """The student's runs that several tests look at, made once per grading."""
     return {}
+
+
+@pytest.fixture(autouse=True)
+def written_from_scratch(request, student, memo):
+    """A cell built on Keras's own recurrent cells or layers (subclassed, wrapped, held or made in
+    call) scores nothing: each of its tests fails here with the rule. Its extracted source is
+    checked here first (shortcuts.from_scratch_violation, parsed, never run); then the student's
+    child reports what the built cell is made of (cells.anatomy) and shortcuts.judge_anatomy decides here."""
+    cell = request.node.callspec.params.get("cell") if hasattr(request.node, "callspec") else None
+    if cell not in CELLS:
+        return
+    key = ("anatomy", cell)
+    if key not in memo:
+        memo[key] = shortcuts.from_scratch_violation(cell, student.notebook)  # the source, here, first
+    if memo[key] is None and ("anatomy-run", cell) not in memo:
+        memo[("anatomy-run", cell)] = True
+        try:
+            memo[key] = shortcuts.judge_anatomy(cell, student.probe("cells.anatomy", cell, cell=cell, units=U, input_dim=D))
+        except checks.GradingFailure:  # a cell that can't even be made: its own tests say why
+            memo[key] = None
+    if memo[key]:
+        checks.fail(memo[key])
 
 
 def keras_layout(reference, cell):

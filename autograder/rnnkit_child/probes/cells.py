@@ -144,3 +144,128 @@ def stacked(namespace, units, num_layers, return_sequences, return_state, x, wei
     info["outputs"] = _outputs(out)
     info["weight_shapes"] = [list(w.shape) for w in layer.weights]
     return info
+
+
+def _class_names(cls):
+    return [f"{getattr(c, '__module__', '?')}.{getattr(c, '__qualname__', getattr(c, '__name__', '?'))}"[:200]
+            for c in getattr(cls, "__mro__", (cls,))]
+
+
+def _code_names(code, depth=0):
+    names = set(getattr(code, "co_names", ()))
+    if depth < 5:
+        for const in getattr(code, "co_consts", ()):
+            if hasattr(const, "co_names"):
+                names |= _code_names(const, depth + 1)
+    return names
+
+
+def _parts(root, namespace, keras, limit=2000):
+    """[{"path", "classes"}] of every Keras layer (or layer class) reachable from the cell: the layers
+    it tracks, its attributes, inside lists, tuples, dicts, sets, bound methods, partials, closures
+    and default values, and the notebook globals its own methods (and those functions) name."""
+    import functools
+    import types
+
+    found, seen = [], {id(root)}
+    todo = [("cell", root, 0)]
+
+    def push(path, value, depth):
+        if id(value) not in seen and depth <= 6 and len(seen) < limit:
+            seen.add(id(value))
+            todo.append((path, value, depth))
+
+    def own(func):
+        return getattr(func, "__module__", None) == namespace.get("__name__", "__main__")
+
+    for cls in type(root).__mro__:  # the cell's own methods: the globals they name
+        if getattr(cls, "__module__", "").partition(".")[0] in ("keras", "tensorflow", "builtins"):
+            continue
+        for name, member in list(vars(cls).items())[:200]:
+            func = getattr(member, "__func__", member)
+            if isinstance(func, types.FunctionType):
+                push(f"{cls.__qualname__}.{name}", func, 1)
+    while todo:
+        path, value, depth = todo.pop()
+        if isinstance(value, type):
+            if issubclass(value, keras.layers.Layer) and value is not type(root):
+                found.append({"path": path, "classes": _class_names(value)})
+            continue
+        if isinstance(value, keras.layers.Layer):
+            if value is not root:
+                found.append({"path": path, "classes": _class_names(type(value))})
+            try:
+                attributes = list(vars(value).items())[:500]
+            except TypeError:
+                attributes = []
+            for name, item in attributes:
+                push(f"{path}.{name}", item, depth + 1)
+            try:
+                for index, layer in enumerate(value._flatten_layers(include_self=False, recursive=False)):
+                    push(f"{path}.<layer {index}>", layer, depth + 1)
+            except Exception:
+                pass
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for index, item in enumerate(list(value)[:500]):
+                push(f"{path}[{index}]", item, depth + 1)
+        elif isinstance(value, dict):
+            for key, item in list(value.items())[:500]:
+                push(f"{path}[{str(key)[:40]!r}]", item, depth + 1)
+        elif isinstance(value, types.MethodType):
+            push(f"{path}.__self__", value.__self__, depth + 1)
+            push(f"{path}.__func__", value.__func__, depth + 1)
+        elif isinstance(value, functools.partial):
+            push(f"{path}.func", value.func, depth + 1)
+            for index, item in enumerate(value.args):
+                push(f"{path}.args[{index}]", item, depth + 1)
+            for key, item in value.keywords.items():
+                push(f"{path}.keywords[{key!r}]", item, depth + 1)
+        elif isinstance(value, types.FunctionType) and own(value):
+            for index, cell in enumerate(value.__closure__ or ()):
+                try:
+                    push(f"{path}.<closure {index}>", cell.cell_contents, depth + 1)
+                except ValueError:
+                    pass
+            for index, item in enumerate(value.__defaults__ or ()):
+                push(f"{path}.<default {index}>", item, depth + 1)
+            for item in (value.__kwdefaults__ or {}).values():
+                push(f"{path}.<default>", item, depth + 1)
+            for name in sorted(_code_names(value.__code__)):
+                if name in value.__globals__:
+                    push(name, value.__globals__[name], depth + 1)
+    return found
+
+
+def anatomy(namespace, cell, units, input_dim):
+    """What the student's cell is made of, as data: the classes in its MRO, the classes of every
+    Keras layer (or layer class) it tracks or can reach (`parts`, see _parts), and of every layer
+    made while it was built and run inside keras.layers.RNN (`created`, found by the garbage
+    collector, besides the cell and the probe's own RNN). The suite judges (rnnkit_grader.shortcuts)."""
+    import gc
+
+    keras = _keras()
+    cls = _student_class(namespace, cell)
+    report = {"classes": _class_names(cls) if isinstance(cls, type) else [_type_name_of(cls)], "parts": [], "created": []}
+
+    def layers():
+        return [o for o in gc.get_objects() if isinstance(o, keras.layers.Layer)]
+
+    before = layers()
+    known = {id(o) for o in before}
+    made = layer = None
+    try:  # what the cell is made of is worth reporting even when building or running it fails
+        made = cls(units)
+        layer = keras.layers.RNN(made, return_sequences=True, return_state=True)
+        layer(np.zeros((1, 2, input_dim), dtype=np.float32))
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    if made is not None:
+        report["parts"] = _parts(made, namespace, keras)
+    report["created"] = [_class_names(type(o)) for o in layers() if id(o) not in known and o is not made and o is not layer][:50]
+    del before
+    return report
+
+
+def _type_name_of(value):
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"

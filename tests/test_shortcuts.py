@@ -1,0 +1,210 @@
+"""Shortcuts around the exercise are refused (rnnkit_grader.shortcuts), each with the rule as its message.
+
+01_rnn_numpy's child has no deep-learning framework in its view at all, and a notebook that
+imports one scores no more than a blank one; 02_cells' cells caught on Keras's own recurrent
+cells or layers (aliased, named by a string, subclassed, wrapped, held in an attribute, made in
+call) score nothing, whether the grader's source check or the built cell's report catches them.
+"""
+
+import json
+import sys
+
+import pytest
+
+from conftest import by_unit, messages
+from rnnkit_grader import assignments, isolation, shortcuts
+from rnnkit_grader.runner import grade_notebook
+from rnnkit_grader.sandbox import SubmissionProcess
+
+sys.path.insert(0, str(assignments.ROOT / "tools"))
+from variants import v01_rnn_numpy, v02_cells  # noqa: E402
+
+bwrap = pytest.mark.skipif(not isolation.strong_isolation(), reason="the child's view is bubblewrap's")
+CELLS = ("RNNCell", "GRUCell", "LSTMCell")
+
+
+def blank_scores(assignment_id):
+    """{unit: score} of the blank example (the release as handed out)."""
+    expected = json.loads((assignments.ROOT / "examples" / "submissions" / assignment_id / "expected.json").read_text())
+    assert expected["blank.ipynb"]["score"] == 0  # every unit of a blank notebook scores 0 in 01 and 02
+    return 0
+
+
+# ---- 01: NumPy only ------------------------------------------------------------------------
+
+
+@bwrap
+def test_01_child_cannot_import_a_framework_even_without_the_guard():
+    """The 01 child's view holds NumPy (and matplotlib's plotting stack) only: with the import guard
+    removed and every folder of installed packages put on sys.path, no framework imports, and the
+    template it was forked from never loaded TensorFlow."""
+    probe = '''
+import sys
+def frameworks():
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_Blocked"]
+    sys.path.extend(%r)
+    found = {"preloaded": sorted(m for m in sys.modules if m.partition(".")[0] in ("tensorflow", "keras"))}
+    for name in ("tensorflow", "keras", "torch", "jax", "autograd", "sympy", "scipy", "numpy"):
+        try:
+            __import__(name)
+            found[name] = "imported"
+        except ImportError as exc:
+            found[name] = type(exc).__name__
+    return found
+''' % [str(p) for p in isolation.site_dirs()]
+    process = SubmissionProcess([("probe", probe)], assignments.get("01_rnn_numpy").limits)
+    try:
+        found = process.call("frameworks")
+    finally:
+        process.close()
+    assert found.pop("preloaded") == []
+    assert found.pop("numpy") == "imported"
+    assert all(v == "ModuleNotFoundError" for v in found.values()), found
+
+
+NUMPY_CORRECT = v01_rnn_numpy.VARIANTS["correct"]
+
+
+@pytest.mark.parametrize("route", ["import", "importlib", "dunder_import", "helper_cell"])
+def test_01_notebook_importing_a_framework_scores_no_more_than_blank(submission, route):
+    """A framework imported directly, through importlib or __import__ (names folded from pieces),
+    or in a helper cell: the whole notebook scores 0 and every test says the rule."""
+    backward = NUMPY_CORRECT["rnn_backward"]
+    code = {
+        "import": "import tensorflow as tf\n" + backward,
+        "importlib": "import importlib\n_tf = importlib.import_module('tensor' + 'flow')\n" + backward,
+        "dunder_import": backward.replace("def rnn_backward(", "autodiff = __import__(''.join(['au', 'tograd']))\n\ndef rnn_backward(", 1),
+        "helper_cell": backward,
+    }[route]
+    replace = {**NUMPY_CORRECT, "rnn_backward": code}
+    path = submission("01_rnn_numpy", replace=replace)
+    if route == "helper_cell":
+        import nbformat
+
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell("import torch\n"))
+        nbformat.write(nb, path)
+    result = grade_notebook(path, "01_rnn_numpy")
+    assert result.score <= blank_scores("01_rnn_numpy"), [(t.name, t.score) for t in result.tests if t.score]
+    assert all("NumPy only" in t.output for t in result.tests)
+
+
+def test_01_framework_reached_at_run_time_fails_with_the_rule(submission):
+    """A name the source check can't read (built at run time): the import fails in the child, the
+    unit scores nothing and its feedback says the assignment is NumPy only; the others keep theirs."""
+    sneaky = NUMPY_CORRECT["softmax_cross_entropy"].replace(
+        "def softmax_cross_entropy(", "def _framework():\n    import importlib\n    return importlib.import_module(''.join(chr(c) for c in (106, 97, 120)))\n\n\ndef softmax_cross_entropy(", 1
+    ).replace("    N, T, V = logits.shape", "    _framework()\n    N, T, V = logits.shape", 1)
+    path = submission("01_rnn_numpy", replace={**NUMPY_CORRECT, "softmax_cross_entropy": sneaky})
+    result = grade_notebook(path, "01_rnn_numpy")
+    units = by_unit(result)
+    assert units["softmax_cross_entropy"][0] == 0
+    assert "NumPy only" in messages(result, "softmax_cross_entropy")
+    assert all(got == total for unit, (got, total) in units.items() if unit != "softmax_cross_entropy"), units
+
+
+@pytest.mark.parametrize("source", [
+    "import tensorflow as tf",
+    "from torch import autograd",
+    "import jax.numpy as jnp",
+    "import importlib\nm = importlib.import_module('ten' + 'sorflow')",
+    "m = __import__(f\"{'ker'}as\")",
+    "import sys\nm = sys.modules['autograd']",
+    "name = 'wolfrosnet'[::-1]",
+])
+def test_01_source_check_reads_obfuscated_imports(source):
+    assert shortcuts.framework_imports(source)
+
+
+def test_01_source_check_leaves_plain_numpy_alone():
+    """The reference's units and every 01 variant, and docstrings that mention a framework, pass."""
+    for units in v01_rnn_numpy.VARIANTS.values():
+        for source in units.values():
+            assert shortcuts.framework_imports(source) == []
+    assert shortcuts.framework_imports('def f():\n    """Unlike TensorFlow, no autodiff here: tensorflow is not used."""\n    return 1\n') == []
+
+
+# ---- 02: cells written from scratch ------------------------------------------------------------
+
+# Each route by which a cell could be Keras's own; `{K}` is an expression for the Keras class.
+ROUTES = {
+    "subclassed": "class {unit}({K}):\n    pass\n",
+    "wrapped": (
+        "class {unit}(keras.layers.Layer):\n"
+        "    def __init__(self, units, **kwargs):\n"
+        "        super().__init__(**kwargs)\n"
+        "        self.units = units\n"
+        "        self.inner = {K}(units)\n"
+        "        self.state_size = self.inner.state_size\n"
+        "        self.output_size = units\n"
+        "    def build(self, input_shape):\n"
+        "        self.inner.build(input_shape)\n"
+        "    def call(self, inputs, states):\n"
+        "        return self.inner(inputs, states)\n"
+    ),
+    "held_in_a_dict": (
+        "class {unit}(keras.layers.Layer):\n"
+        "    def __init__(self, units, **kwargs):\n"
+        "        super().__init__(**kwargs)\n"
+        "        self.units = units\n"
+        "        self._parts = {{'core': [{K}(units)]}}\n"
+        "        self.state_size = self._parts['core'][0].state_size\n"
+        "        self.output_size = units\n"
+        "    def call(self, inputs, states):\n"
+        "        return self._parts['core'][0](inputs, states)\n"
+    ),
+}
+STATIC = {  # names the grader's source check reads
+    "RNNCell": "getattr(keras.layers, 'Simple' + 'RNNCell')",
+    "GRUCell": "L.GRUCell",  # L = keras.layers, an alias
+    "LSTMCell": "_LSTM",  # from keras.layers import LSTMCell as _LSTM, in the unit's cell
+}
+DYNAMIC = {  # names only the built cell's report shows
+    "RNNCell": "getattr(keras.layers, ''.join(reversed('lleCNNRelpmiS')))",
+    "GRUCell": "getattr(keras.layers, ''.join(reversed('lleCURG')))",
+    "LSTMCell": "getattr(keras.layers, ''.join(reversed('lleCMTSL')))",
+}
+
+
+def cell_source(unit, route, names):
+    prefix = {"GRUCell": "L = keras.layers\n", "LSTMCell": "from keras.layers import LSTMCell as _LSTM\n"}.get(unit, "") if names is STATIC else ""
+    return prefix + ROUTES[route].format(unit=unit, K=names[unit])
+
+
+@pytest.mark.parametrize("unit", CELLS)
+@pytest.mark.parametrize("route", ROUTES)
+def test_02_source_check_reads_each_route(unit, route):
+    from types import SimpleNamespace
+
+    nb = SimpleNamespace(units={unit: cell_source(unit, route, STATIC)}, extra=[])
+    message = shortcuts.from_scratch_violation(unit, nb)
+    assert message and "from scratch" in message
+
+
+def test_02_source_check_follows_helper_cells_and_leaves_correct_cells_alone():
+    from types import SimpleNamespace
+
+    helper = [("code cell 9", "from keras.layers import GRUCell as Base\n"), ("code cell 10", "def compare():\n    return keras.layers.GRUCell(4)\n")]
+    nb = SimpleNamespace(units={"GRUCell": "class GRUCell(Base):\n    pass\n"}, extra=helper)
+    assert shortcuts.from_scratch_violation("GRUCell", nb)
+    for units in v02_cells.VARIANTS.values():
+        nb = SimpleNamespace(units=dict(v02_cells.VARIANTS["correct"], **units), extra=helper[1:])
+        for unit in CELLS:
+            assert shortcuts.from_scratch_violation(unit, nb) is None, unit
+
+
+@pytest.mark.parametrize("names", [STATIC, DYNAMIC], ids=["source_check", "built_cell"])
+def test_02_cells_using_keras_cells_score_no_more_than_blank(submission, names):
+    """Each cell takes a different route (subclassed, wrapped, held in a dict); through names the
+    source check reads, and through names only the built cell's report shows. Every such cell
+    scores 0, with the rule; stacked_rnn, written honestly, keeps its points."""
+    routes = dict(zip(CELLS, ROUTES))
+    replace = dict(v02_cells.VARIANTS["correct"])
+    replace.update({unit: cell_source(unit, routes[unit], names) for unit in CELLS})
+    result = grade_notebook(submission("02_cells", replace=replace), "02_cells")
+    units = by_unit(result)
+    for unit in CELLS:
+        assert units[unit][0] <= blank_scores("02_cells"), (unit, units[unit])
+        assert "must be written from scratch" in messages(result, unit)
+        assert ("Found in its cell" if names is STATIC else "Found in the built cell") in messages(result, unit)
+    assert units["stacked_rnn"][0] == units["stacked_rnn"][1]
