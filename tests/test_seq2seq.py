@@ -106,8 +106,9 @@ def test_reference_clears_the_floor(suite, reference):
 
 
 def test_greedy_decoding_agrees_with_teacher_forcing_on_the_reference(suite, reference):
-    """The suite scores the training model under teacher forcing; for the reference, greedy
-    decoding through its encoder and decoder scores the same (DECODE_GAP is only slack)."""
+    """The suite scores a trained model by the kit's greedy decoding (free-running); for the
+    reference it scores what the training model does under teacher forcing, so FLOOR and
+    CALIBRATED_MEAN, measured either way, hold for both."""
     run = suite.reference_run(reference, suite.SEED)
     forced = suite.teacher_forced_exact_match(run["teacher_forced"], suite.EVAL_TARGETS)
     assert abs(exact_match(run["decoded"], suite.EVAL_TARGETS) - forced) <= 0.005

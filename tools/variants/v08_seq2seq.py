@@ -97,4 +97,42 @@ def shift_right(targets, start_id):
         .replace("        if np.all(np.any(np.stack(columns, axis=1) == END, axis=1)):\n            break\n", "")
         .replace("CUT", "answers.append(row.astype(np.int64))"),
     },
+    # The training decoder reads a window of three decoder inputs (a 'same' convolution): step t sees
+    # input t + 1, the target of step t, so teacher-forced figures look perfect; greedy decoding has no
+    # future ids. Caught by the causality test and by judging the trained model on greedy decoding.
+    "decoder_sees_next_input": {
+        "build_seq2seq": _CORRECT_BUILD.replace(
+            "    project = keras.layers.Dense(vocab_size)\n",
+            "    project = keras.layers.Dense(vocab_size)\n    window = keras.layers.Conv1D(48, 3, padding=\"same\")\n",
+        )
+        .replace("decoder_lstm(embedding(decoder_input)", "decoder_lstm(window(embedding(decoder_input))")
+        .replace("decoder_lstm(embedding(token)", "decoder_lstm(window(embedding(token))"),
+    },
+    # Correct, written differently again: GRU cells in keras.layers.RNN, a separate Embedding for the
+    # source and for the decoder, the state as one tensor, the step decoder built on the same layers
+    # (the causality check and greedy-decoding judgement must accept it).
+    "correct_rnn_of_gru_cells": {
+        "build_seq2seq": '''
+def build_seq2seq(vocab_size, units=128):
+    source_embedding = keras.layers.Embedding(vocab_size, 32, mask_zero=True)
+    target_embedding = keras.layers.Embedding(vocab_size, 32)
+    encoder_rnn = keras.layers.RNN(keras.layers.GRUCell(units), return_state=True)
+    decoder_rnn = keras.layers.RNN(keras.layers.GRUCell(units), return_sequences=True, return_state=True)
+    readout = keras.layers.Dense(vocab_size)
+
+    source = keras.Input(shape=(None,), dtype="int32")
+    _, source_state = encoder_rnn(source_embedding(source))
+    encoder = keras.Model(source, source_state)
+
+    decoder_ids = keras.Input(shape=(None,), dtype="int32")
+    steps, _ = decoder_rnn(target_embedding(decoder_ids), initial_state=source_state)
+    train_model = keras.Model([source, decoder_ids], readout(steps))
+
+    one_id = keras.Input(shape=(1,), dtype="int32")
+    state_in = keras.Input(shape=(units,))
+    one_step, state_out = decoder_rnn(target_embedding(one_id), initial_state=state_in)
+    decoder = keras.Model([one_id, state_in], [readout(keras.layers.Flatten()(one_step)), state_out])
+    return train_model, encoder, decoder
+''',
+    },
 }
