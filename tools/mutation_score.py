@@ -424,6 +424,37 @@ def _pct(score):
     return "n/a" if score is None else f"{100 * score:.1f}%"
 
 
+def _run_at(commit, argv, args):
+    """Run this tool again inside a snapshot of the kit at `commit` (its own code, this tool's operators)."""
+    import shutil
+    import subprocess
+
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item == "--at":
+            skip = True
+            continue
+        if item.startswith("--at="):
+            continue
+        rest.append(item)
+    with tempfile.TemporaryDirectory(prefix="rnnkit-at-") as folder:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        shutil.copy(__file__, Path(folder) / "tools" / "mutation_score.py")
+        if not any(a == "--triage" or a.startswith("--triage=") for a in rest):
+            rest += ["--triage", str(Path(args.triage).resolve())]
+        if not any(a == "--report" or a.startswith("--report=") for a in rest):
+            rest += ["--report", str(Path(args.report).resolve())]
+        if not any(a == "--out" or a.startswith("--out=") for a in rest):
+            rest += ["--out", str((BUILD / f"at-{commit}").resolve())]
+        env = dict(os.environ, RNNKIT_ROOT=folder, PYTHONPATH=os.pathsep.join([str(Path(folder) / "autograder"), folder]))
+        print(f"grading with the kit as committed at {commit} (snapshot in {folder})", file=sys.stderr)
+        return subprocess.run([sys.executable, str(Path(folder) / "tools" / "mutation_score.py"), *rest], env=env).returncode
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ids", nargs="*", help="assignment ids (default: all)")
@@ -435,7 +466,12 @@ def main(argv=None):
     parser.add_argument("--report", default=str(BUILD / "report.json"), help="where the JSON report goes")
     parser.add_argument("--list", action="store_true", help="only list the mutants that would be graded")
     parser.add_argument("--triage", default=str(TRIAGE), help="the triage file")
+    parser.add_argument("--at", default=None, metavar="COMMIT",
+                        help="grade with the kit (suites, solutions, grader) as committed at COMMIT: a snapshot made with "
+                             "git archive, so that edits in the checkout don't reach the run (figures before and after a change)")
     args = parser.parse_args(argv)
+    if args.at:
+        return _run_at(args.at, argv if argv is not None else sys.argv[1:], args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ids = args.ids or list(assignments.ASSIGNMENT_IDS)
     only = set(args.units.split(",")) if args.units else None
