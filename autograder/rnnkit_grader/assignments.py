@@ -1,4 +1,12 @@
-"""Where each assignment's pieces live, and the limits its grading runs under."""
+"""Each assignment as one declared record, which every part of the kit reads.
+
+An `Assignment` says what the assignment is (id, title: the README's table), where its
+pieces live (solution, release, suite, examples: derived from the id), which child-side
+probe modules its suite calls (rnnkit_child/probes/<name>.py), the limits its grading
+runs under, the data its grading uses, and which kit tests re-check the bounds its
+suite calibrated. `rnnkit check-assignment ID` (rnnkit_grader/readiness.py) lists what
+an assignment is missing; docs/adding-an-assignment.md walks through adding one.
+"""
 
 import dataclasses
 import hashlib
@@ -12,16 +20,6 @@ SOLUTIONS = ROOT / "solutions"
 RELEASE = ROOT / "assignments"
 SUITES = ROOT / "autograder" / "suites"
 
-ASSIGNMENT_IDS = (
-    "01_rnn_numpy",
-    "02_cells",
-    "03_hello_lm",
-    "04_embeddings",
-    "05_mnist",
-    "06_char_rnn",
-    "07_time_series",
-    "08_seq2seq",
-)
 
 # Per-assignment limits over the Limits() defaults. 01 is NumPy only: its children (the student's
 # and the reference's) see NumPy and the standard library and no other installed package, so no
@@ -39,7 +37,20 @@ _TENSORFLOW = dict(preload_tf=True, call_seconds=60, total_seconds=600, startup_
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:
+    """One assignment's declared record. Paths derive from the id (and ROOT), so a record is all
+    that names an assignment; everything else the kit needs of it is a field here."""
+
     id: str
+    title: str = ""  # what the student writes: the README's table
+    probes: tuple = ()  # the child-side probe modules its suite calls (rnnkit_child/probes/<name>.py)
+    limit_overrides: dict = dataclasses.field(default_factory=lambda: dict(_TENSORFLOW), compare=False)  # over Limits()
+    data: str = ""  # the data its grading uses, and where the variant is chosen
+    calibration: tuple = ()  # kit tests (paths from ROOT) that re-check the bounds its suite calibrated
+    status: str = "ready"
+
+    @property
+    def examples(self):
+        return ROOT / "examples" / "submissions" / self.id
 
     @property
     def solution(self):
@@ -55,28 +66,73 @@ class Assignment:
 
     @property
     def limits(self):
-        return Limits(**_LIMITS.get(self.id, _TENSORFLOW))
+        return Limits(**self.limit_overrides)
 
     @property
     def available(self):
         return self.solution.exists() and self.suite.exists()
 
 
+_NO_DATA = "none beyond what the suite draws itself (fixed seeds)"
+
+RECORDS = (
+    Assignment(
+        "01_rnn_numpy", "one-hot, an RNN step and sequence forward and backward, softmax cross-entropy, in NumPy",
+        probes=(), limit_overrides=_LIMITS["01_rnn_numpy"], data=_NO_DATA,
+    ),
+    Assignment("02_cells", "RNN, GRU and LSTM cells as Keras layers", probes=("cells",), data=_NO_DATA),
+    Assignment(
+        "03_hello_lm", "the \"hihell\" -> \"ihello\" language model and its training loop", probes=("hello",),
+        data="the 'hihello' strings the suite writes",
+    ),
+    Assignment("04_embeddings", "one-hot versus embeddings", probes=("hello",), data="small token tables the suite crafts"),
+    Assignment(
+        "05_mnist", "MNIST read row by row", probes=("mnist",),
+        data="MNIST through rnnkit.mnist.load_variant: the shipped sample (default) or the full set "
+             "(RNNKIT_GRADE_MNIST=full)",
+        calibration=("tests/test_mnist_floor.py",),
+    ),
+    Assignment(
+        "06_char_rnn", "a character-level language model with truncated BPTT", probes=("charlm",),
+        data="the default corpus of rnnkit.text (Python's own documentation text)",
+        calibration=("tests/test_thresholds.py",),
+    ),
+    Assignment(
+        "07_time_series", "forecasting a noisy sine", probes=("timeseries",),
+        data="a noisy sine the suite generates (fixed seed)", calibration=("tests/test_thresholds.py",),
+    ),
+    Assignment(
+        "08_seq2seq", "an encoder-decoder that learns to reverse digit strings: teacher forcing, greedy decoding",
+        probes=("seq2seq",), data="digit strings from rnnkit.seq2seq_data.make_reversal_data",
+        calibration=("tests/test_seq2seq.py",),
+    ),
+)
+BY_ID = {a.id: a for a in RECORDS}
+ASSIGNMENT_IDS = tuple(BY_ID)
+
+
 def get(assignment_id):
-    if assignment_id not in ASSIGNMENT_IDS:
+    if assignment_id not in BY_ID:
         raise KeyError(assignment_id)
-    return Assignment(assignment_id)
+    return BY_ID[assignment_id]
 
 
 def find(assignment_id):
     """The assignment `assignment_id` names, or None where it names none that can be graded here."""
-    if assignment_id not in ASSIGNMENT_IDS or not Assignment(assignment_id).available:
+    if not isinstance(assignment_id, str) or assignment_id not in BY_ID or not BY_ID[assignment_id].available:
         return None
-    return Assignment(assignment_id)
+    return BY_ID[assignment_id]
 
 
 def available():
-    return [Assignment(a) for a in ASSIGNMENT_IDS if Assignment(a).available]
+    return [a for a in RECORDS if a.available]
+
+
+def readme_table(records=RECORDS):
+    """The README's table of assignments, from the records."""
+    rows = ["| assignment | what you write | status |", "|---|---|---|"]
+    rows += [f"| `{a.id}` | {a.title} | {a.status} |" for a in records]
+    return "\n".join(rows)
 
 
 def kit_fingerprint(assignment):

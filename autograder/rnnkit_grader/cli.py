@@ -168,6 +168,26 @@ def cmd_release(args):
     return 0
 
 
+def cmd_check_assignment(args):
+    """What each named assignment is missing (its record in assignments.py and the files it names)."""
+    from rnnkit_grader import readiness
+
+    ids = args.assignments or list(assignments.ASSIGNMENT_IDS)
+    unknown = [i for i in ids if i not in assignments.ASSIGNMENT_IDS]
+    if unknown:
+        print(f"rnnkit check-assignment: no record for {', '.join(unknown)} in autograder/rnnkit_grader/assignments.py "
+              "(add an Assignment to RECORDS: docs/adding-an-assignment.md)", file=sys.stderr)
+        return 2
+    incomplete = 0
+    for assignment_id in ids:
+        problems = readiness.missing(assignments.get(assignment_id), release=not args.no_release)
+        incomplete += bool(problems)
+        print(f"{assignment_id}: " + ("complete" if not problems else f"{len(problems)} thing(s) missing"))
+        for problem in problems:
+            print(f"  - {problem}")
+    return 1 if incomplete else 0
+
+
 def load_expected():
     """{"<id>/<name>.ipynb": expected score} from examples/submissions/<id>/expected.json, in file order."""
     expected = {}
@@ -290,6 +310,11 @@ def main(argv=None):
     release = sub.add_parser("release", help="regenerate assignments/ from solutions/ with nbgrader")
     release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     release.set_defaults(func=cmd_release)
+
+    check = sub.add_parser("check-assignment", help="list what an assignment is missing: solution, release, suite, probes, examples, calibration")
+    check.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    check.add_argument("--no-release", action="store_true", help="skip regenerating the release with nbgrader (the slowest check)")
+    check.set_defaults(func=cmd_check_assignment)
 
     demo = sub.add_parser("demo", help="grade example submissions against their recorded scores")
     demo.add_argument("assignments", nargs="*", help="only these assignment ids")

@@ -1,0 +1,96 @@
+"""Each assignment is one declared record, and `rnnkit check-assignment` says what one lacks."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from rnnkit_grader import assignments, cli, readiness
+
+IDS = list(assignments.ASSIGNMENT_IDS)
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_every_assignment_is_complete(assignment_id):
+    """Solution, release in sync, suite of 100 points, its probes, examples, README row, calibration."""
+    problems = readiness.missing(assignments.get(assignment_id))
+    assert not problems, f"{assignment_id} is missing:\n" + "\n".join(problems)
+
+
+def test_the_readme_table_is_the_records():
+    readme = (assignments.ROOT / "README.md").read_text(encoding="utf-8")
+    table = re.search(r"^\| assignment \| what you write \| status \|\n(?:\|.*\|\n)+", readme, re.M)
+    assert table, "README.md has the assignments table"
+    assert table.group(0).rstrip("\n") == assignments.readme_table(), "README's table differs from assignments.RECORDS"
+
+
+def test_every_part_reads_the_records():
+    """The ids, the limits and the paths all come from one record per assignment."""
+    assert tuple(a.id for a in assignments.RECORDS) == assignments.ASSIGNMENT_IDS
+    assert len(set(assignments.ASSIGNMENT_IDS)) == len(assignments.ASSIGNMENT_IDS)
+    for record in assignments.RECORDS:
+        assert assignments.get(record.id) is record and record.title
+        assert record.solution.name == record.release.name == f"{record.id}.ipynb"
+        assert record.limits.total_seconds > 0
+
+
+SUITE = '''
+import pytest
+
+FLOOR = 0.5  # a calibrated bound that no kit test re-checks
+
+
+@pytest.mark.unit("rnn_step")
+@pytest.mark.points(90)
+def test_step(student):
+    """rnn_step runs"""
+    student.probe("hello.no_such_probe", "rnn_step")
+    student.probe("mnist.model_outputs", "rnn_step")  # a child probe of a module the record does not name
+    student.probe("mnist.kit_outputs", "rnn_step")  # reference-only: the student's child has no such probe
+'''
+
+
+def test_check_assignment_lists_what_a_new_assignment_lacks(tmp_path, monkeypatch, capsys):
+    kit = tmp_path / "kit"
+    source = assignments.get("01_rnn_numpy")
+    (kit / "solutions" / "09_new").mkdir(parents=True)
+    shutil.copy(source.solution, kit / "solutions" / "09_new" / "09_new.ipynb")  # its metadata still says 01
+    (kit / "autograder" / "suites").mkdir(parents=True)
+    (kit / "autograder" / "suites" / "test_09_new.py").write_text(SUITE)
+    examples = kit / "examples" / "submissions" / "09_new"
+    examples.mkdir(parents=True)
+    for name in ("correct.ipynb", "one_mistake.ipynb"):
+        shutil.copy(source.solution, examples / name)
+    (examples / "expected.json").write_text(json.dumps({"correct.ipynb": {"score": 100}}))
+    (kit / "README.md").write_text("no table\n")
+    for name, value in (("ROOT", kit), ("SOLUTIONS", kit / "solutions"), ("SUITES", kit / "autograder" / "suites"),
+                        ("RELEASE", kit / "assignments")):
+        monkeypatch.setattr(assignments, name, value)
+    record = assignments.Assignment("09_new", "something new", probes=("nowhere",))
+    monkeypatch.setitem(assignments.BY_ID, record.id, record)
+    monkeypatch.setattr(assignments, "ASSIGNMENT_IDS", (*assignments.ASSIGNMENT_IDS, record.id))
+
+    problems = readiness.missing(record)
+    text = "\n".join(problems)
+    for expected in (
+        "solution: its metadata rnnkit.assignment must be '09_new'",
+        "release: assignments/09_new/09_new.ipynb is missing",
+        "suite: its tests total 90 points, not 100",
+        "suite: the solution's unit 'one_hot' earns no points",
+        "probes: the record names rnnkit_child/probes/nowhere.py, which does not exist",
+        "student.probe('hello.no_such_probe') names no function of rnnkit_child/probes/hello.py",
+        "calls rnnkit_child/probes/mnist.py, which the record's probes ('nowhere',) do not name",
+        "student.probe('mnist.kit_outputs') names no function of rnnkit_child/probes/mnist.py (it is reference-only",
+        "calibration: the suite declares FLOOR but the record names no kit test",
+        "examples: examples/submissions/09_new/blank.ipynb is missing",
+        "examples: 1 typical mistake(s)",
+        "examples: one_mistake.ipynb has no recorded score",
+        "README: the assignments table lacks the row | `09_new` | something new | ready |",
+    ):
+        assert expected in text, f"{expected!r} not in:\n{text}"
+
+    assert cli.main(["check-assignment", "09_new", "--no-release"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("09_new: ") and "thing(s) missing" in out and "  - suite: its tests total 90 points" in out
+    assert cli.main(["check-assignment", "10_unknown"]) == 2
