@@ -94,3 +94,26 @@ def test_check_assignment_lists_what_a_new_assignment_lacks(tmp_path, monkeypatc
     out = capsys.readouterr().out
     assert out.startswith("09_new: ") and "thing(s) missing" in out and "  - suite: its tests total 90 points" in out
     assert cli.main(["check-assignment", "10_unknown"]) == 2
+
+
+def test_author_runs_test_cells_release_and_examples_in_order(monkeypatch, capsys):
+    """`rnnkit author ID` is the one command after a notebook change: test cells, then the release, then the examples."""
+    import subprocess
+
+    from rnnkit_grader import nbgrader_bridge, release
+
+    calls = []
+    monkeypatch.setattr(nbgrader_bridge, "main", lambda argv: calls.append(("test cells", tuple(argv))) or 0)
+    monkeypatch.setattr(release, "generate", lambda i: calls.append(("release", i)) or assignments.get(i).release)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(("examples", cmd[1].rsplit("/", 2)[-2:], tuple(cmd[2:])))
+                        or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(readiness, "missing", lambda record, release=True: calls.append(("check", record.id, release)) or [])
+    assert cli.main(["author", "01_rnn_numpy"]) == 0
+    assert calls == [
+        ("test cells", ("sync", "01_rnn_numpy")),
+        ("release", "01_rnn_numpy"),
+        ("examples", ["tools", "make_examples.py"], ("01_rnn_numpy",)),
+        ("check", "01_rnn_numpy", False),
+    ]
+    assert "make execute" in capsys.readouterr().out
+    assert cli.main(["author", "99_nothing"]) == 2

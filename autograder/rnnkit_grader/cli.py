@@ -188,6 +188,40 @@ def cmd_check_assignment(args):
     return 1 if incomplete else 0
 
 
+def cmd_author(args):
+    """After a notebook change, in order: the hidden test cells (nbgrader_bridge sync), the release
+    (nbgrader), the examples (tools/make_examples.py); then what check-assignment still finds."""
+    import subprocess
+
+    from rnnkit_grader import nbgrader_bridge, readiness, release
+
+    ids = args.assignments or [a.id for a in assignments.available()]
+    unknown = [i for i in ids if i not in assignments.ASSIGNMENT_IDS]
+    if unknown:
+        print(f"rnnkit author: no record for {', '.join(unknown)} in autograder/rnnkit_grader/assignments.py", file=sys.stderr)
+        return 2
+    print("1/3 test cells (points from the hidden suites) in solutions/")
+    nbgrader_bridge.main(["sync", *ids])
+    print("2/3 the release in assignments/ (nbgrader generate_assignment)")
+    for assignment_id in ids:
+        path = release.generate(assignment_id)
+        print(f"released {assignment_id} -> {path.relative_to(assignments.ROOT)}")
+    print("3/3 the example submissions in examples/submissions/ (tools/make_examples.py)")
+    done = subprocess.run([sys.executable, str(assignments.ROOT / "tools" / "make_examples.py"), *ids])
+    if done.returncode != 0:
+        print("rnnkit author: tools/make_examples.py failed", file=sys.stderr)
+        return 1
+    incomplete = 0
+    for assignment_id in ids:
+        problems = readiness.missing(assignments.get(assignment_id), release=False)
+        incomplete += bool(problems)
+        for problem in problems:
+            print(f"{assignment_id}: still missing: {problem}")
+    print("Next: `make execute` if a code cell of a solution changed (tests/test_pages.py), and "
+          f"`rnnkit demo {' '.join(ids)} --all` to see every example keep its recorded score.")
+    return 1 if incomplete else 0
+
+
 def load_expected():
     """{"<id>/<name>.ipynb": expected score} from examples/submissions/<id>/expected.json, in file order."""
     expected = {}
@@ -315,6 +349,10 @@ def main(argv=None):
     check.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     check.add_argument("--no-release", action="store_true", help="skip regenerating the release with nbgrader (the slowest check)")
     check.set_defaults(func=cmd_check_assignment)
+
+    author = sub.add_parser("author", help="after a notebook change: test cells, release and examples, in that order")
+    author.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    author.set_defaults(func=cmd_author)
 
     demo = sub.add_parser("demo", help="grade example submissions against their recorded scores")
     demo.add_argument("assignments", nargs="*", help="only these assignment ids")
