@@ -117,3 +117,48 @@ def test_author_runs_test_cells_release_and_examples_in_order(monkeypatch, capsy
     ]
     assert "make execute" in capsys.readouterr().out
     assert cli.main(["author", "99_nothing"]) == 2
+
+
+def test_a_probe_is_called_by_reference_to_its_function_on_both_parties():
+    """student.probe(fn, unit) and reference.probe(fn) send the same request as the name "module.fn";
+    a reference-only probe is refused on the student's side, and a child probe whose name the
+    reference child would resolve to another function is refused on the reference's."""
+    from rnnkit_child.probes import cells, hello
+    from rnnkit_grader.isolate import probe_name
+    from rnnkit_grader.reference import cells as reference_cells
+    from rnnkit_grader.reference import numeric
+    from rnnkit_grader.results import GraderBug
+
+    assert probe_name(hello.train) == probe_name(hello.train, student=True) == "hello.train"
+    assert probe_name(numeric.central_differences) == "numeric.central_differences"
+    assert probe_name(reference_cells.layout) == probe_name(cells.layout, student=True) == "cells.layout"
+    with pytest.raises(GraderBug, match="reference-only"):
+        probe_name(numeric.central_differences, student=True)
+    with pytest.raises(GraderBug, match="runs rnnkit_grader.reference.cells.layout"):
+        probe_name(cells.layout)
+    with pytest.raises(GraderBug, match="not a probe"):
+        probe_name(json.dumps)
+
+
+def test_check_assignment_reads_probes_given_by_reference():
+    import ast
+
+    suite = ast.parse(
+        "from rnnkit_child.probes import hello\n"
+        "from rnnkit_child.probes.cells import layout\n"
+        "from rnnkit_grader.reference import numeric as num\n"
+        "def test_x(student, reference):\n"
+        "    student.probe(hello.train, 'train')\n"
+        "    student.probe(layout, 'c')\n"
+        "    reference.probe(num.central_differences, unit='x')\n"
+        "    student.probe(hello.nothing_here, 'train')\n"
+    )
+    assert readiness.probe_calls(suite) == [
+        ("student", "hello.train", 5, "rnnkit_child.probes"),
+        ("student", "cells.layout", 6, "rnnkit_child.probes"),
+        ("reference", "numeric.central_differences", 7, "rnnkit_grader.reference"),
+        ("student", "hello.nothing_here", 8, "rnnkit_child.probes"),
+    ]
+    problems = []
+    readiness._check_probes(assignments.Assignment("09_new", probes=("hello", "cells")), suite, problems)
+    assert problems == ["probes: line 8: student.probe('hello.nothing_here') names no function of rnnkit_child/probes/hello.py"]

@@ -11,6 +11,7 @@ cgroups, rlimits); what crosses the boundary is `rnnkit_child.codec` data.
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -71,7 +72,10 @@ class Student:
         return GradingFailure(f"{unit}: {exc}")
 
     def probe(self, name, unit, timeout=None, **kwargs):
-        """Run the kit's probe `name` in the child; `unit` names what it exercises."""
+        """Run the kit's probe in the child; `unit` names what it exercises. The probe is the function
+        itself (`from rnnkit_child.probes import hello` ... `student.probe(hello.train, "train")`) or
+        its name "module.function"; a reference-only probe (rnnkit_grader.reference) is refused here."""
+        name = probe_name(name, student=True)
         self._require(unit)
         try:
             return self.process.probe(name, timeout=timeout, **kwargs)
@@ -113,6 +117,42 @@ class Student:
         if info.get("traceback"):
             text += f"\n{clip(info['traceback'], MESSAGE_CHARS)}"
         return text
+
+
+PROBE_PACKAGES = {"rnnkit_child.probes": "both children", "rnnkit_grader.reference": "the reference child only"}
+
+
+def probe_name(probe, student=False):
+    """The name "module.function" by which a child finds `probe`: a probe given by reference (a
+    function of rnnkit_child.probes.<module>, or, for the reference only, of
+    rnnkit_grader.reference.<module>) or by that name already. Both children look a name up the
+    same way (rnnkit_child.serve.find_probe), so a function and its name make the same request."""
+    if isinstance(probe, str):
+        return probe
+    module, function = getattr(probe, "__module__", None) or "", getattr(probe, "__name__", None) or ""
+    package, _, stem = module.rpartition(".")
+    if package not in PROBE_PACKAGES or not function.isidentifier() or function.startswith("_"):
+        raise GraderBug(f"{probe!r} is not a probe: a probe is a public function of rnnkit_child.probes.<module> "
+                        "(or, in the reference child only, of rnnkit_grader.reference.<module>)")
+    if student and package != "rnnkit_child.probes":
+        raise GraderBug(f"{module}.{function} is a reference-only probe; the student's child cannot run it")
+    if not student and package == "rnnkit_child.probes" and function in _reference_only_names(stem):
+        # the reference child looks in rnnkit_grader.reference first: it would run another function
+        raise GraderBug(f"the reference child runs rnnkit_grader.reference.{stem}.{function} for {module}.{function}: "
+                        "pass that function, or the name")
+    return f"{stem}.{function}"
+
+
+@functools.lru_cache(maxsize=None)
+def _reference_only_names(stem):
+    """Public top-level functions of rnnkit_grader/reference/<stem>.py, read without importing it."""
+    import ast
+
+    path = Path(__file__).resolve().parent / "reference" / f"{stem}.py"
+    if not path.exists():
+        return frozenset()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return frozenset(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_"))
 
 
 SHARED_CACHE_ENV = "RNNKIT_REFERENCE_CACHE"
@@ -165,8 +205,10 @@ class Reference:
         A batch shares the reference child, so it has no budget across submissions; each request
         has a time limit, and a request not answered from the cache also ends at the deadline of
         the submission being graded: what a submission makes the reference child do (run its
-        model, say) costs that submission's time, never a later student's.
+        model, say) costs that submission's time, never a later student's. The probe is a function of
+        rnnkit_child.probes or rnnkit_grader.reference, or its name "module.function".
         """
+        name = probe_name(name)
         return self._cached({"op": "probe", "probe": name, "kwargs": kwargs},
                             lambda p, t: p.probe(name, timeout=t, **kwargs), timeout)
 

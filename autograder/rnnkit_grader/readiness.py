@@ -106,15 +106,47 @@ def _check_release(assignment, problems):
         problems.append(f"release: {_rel(assignment.release)} is stale: run `rnnkit release` and commit it")
 
 
+PACKAGES = ("rnnkit_child.probes", "rnnkit_grader.reference")
+
+
+def _probe_imports(tree):
+    """{local name: (package, module) or (package, module, function)} of the suite's imports of probes."""
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in PACKAGES:
+            for alias in node.names:
+                names[alias.asname or alias.name] = (node.module, alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.rpartition(".")[0] in PACKAGES:
+            package, _, module = node.module.rpartition(".")
+            for alias in node.names:
+                names[alias.asname or alias.name] = (package, module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                package, _, module = alias.name.rpartition(".")
+                if package in PACKAGES and alias.asname:
+                    names[alias.asname] = (package, module)
+    return names
+
+
 def probe_calls(tree):
-    """[(party, 'module.function', line)] of every `X.probe("module.function", ...)` in a suite."""
+    """[(party, 'module.function', line, package or None)] of every `X.probe(...)` in a suite whose probe is
+    a name ("module.function") or a function imported from rnnkit_child.probes / rnnkit_grader.reference
+    (then `package` says which)."""
+    imported = _probe_imports(tree)
     calls = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "probe"
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-            value = node.func.value
-            party = value.id if isinstance(value, ast.Name) else ast.unparse(value)
-            calls.append((party, node.args[0].value, node.lineno))
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "probe" and node.args):
+            continue
+        value, first = node.func.value, node.args[0]
+        party = value.id if isinstance(value, ast.Name) else ast.unparse(value)
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            calls.append((party, first.value, node.lineno, None))
+        elif isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name) and len(imported.get(first.value.id, ())) == 2:
+            package, module = imported[first.value.id]
+            calls.append((party, f"{module}.{first.attr}", node.lineno, package))
+        elif isinstance(first, ast.Name) and len(imported.get(first.id, ())) == 3:
+            package, module, function = imported[first.id]
+            calls.append((party, f"{module}.{function}", node.lineno, package))
     return calls
 
 
@@ -135,13 +167,13 @@ def _check_probes(assignment, tree, problems):
     for module in assignment.probes:
         if not (CHILD_PROBES / f"{module}.py").exists():
             problems.append(f"probes: the record names rnnkit_child/probes/{module}.py, which does not exist")
-    for party, name, line in probe_calls(tree):
+    for party, name, line, package in probe_calls(tree):
         module, _, func = name.rpartition(".")
         if not module or func.startswith("_"):
             problems.append(f"probes: line {line} calls probe {name!r}, not a 'module.function' name")
             continue
-        in_child = func in defined_names(CHILD_PROBES / f"{module}.py")
-        in_reference = func in defined_names(REFERENCE_PROBES / f"{module}.py")
+        in_child = func in defined_names(CHILD_PROBES / f"{module}.py") and package in (None, PACKAGES[0])
+        in_reference = func in defined_names(REFERENCE_PROBES / f"{module}.py") and package in (None, PACKAGES[1])
         if party == "student" and not in_child:
             where = " (it is reference-only: rnnkit_grader/reference/)" if in_reference else ""
             problems.append(f"probes: line {line}: student.probe({name!r}) names no function of rnnkit_child/probes/{module}.py{where}")
