@@ -83,6 +83,14 @@ def test_one_hot_values(student, shape):
         if not np.array_equal(got, expected):
             rows = int(np.sum(np.any(got.reshape(-1, depth) != expected.reshape(-1, depth), axis=1)))
             checks.fail(f"one_hot: wrong values for {shape}-shaped indices and depth {depth} ({rows} of {max(indices.size, 1)} rows wrong); row i must be 1 at column indices[i], 0 elsewhere.")
+    if shape == (5,):  # no index at all: shape S = (0,) gives (0, depth), with nothing to range-check
+        empty = student.outcome("one_hot", np.zeros((0,), dtype=np.int64), 4)
+        if empty.error is not None or not isinstance(empty.value, np.ndarray) or empty.value.shape != (0, 4):
+            what = f"raised {empty.raised}" if empty.error is not None else f"returned {checks.describe(empty.value)}"
+            checks.fail(
+                f"one_hot: an empty array of indices (shape (0,)) with depth 4 {what}; the contract's shape S + (depth,) is (0, 4). "
+                "Check the range only when there are indices (indices.min() of an empty array raises)."
+            )
 
 
 def require_one_hot_values(student):
@@ -113,6 +121,10 @@ def test_one_hot_rejects_out_of_range(student, bad):
     if outcome.raised != "ValueError":
         what = f"raised {outcome.raised}" if outcome.raised else "returned without an error"
         checks.fail(f"one_hot: index {bad} with depth 4 is outside [0, 4) and must raise ValueError, but it {what}.")
+    single = student.outcome("one_hot", np.array(bad), 4)  # a 0-d array: a single index, checked like any other
+    if single.raised != "ValueError":
+        what = f"raised {single.raised}" if single.raised else "returned without an error"
+        checks.fail(f"one_hot: a single index {bad} (a 0-d array) with depth 4 is outside [0, 4) and must raise ValueError, but it {what}.")
 
 
 # ---- rnn_step_forward (15 points) ------------------------------------------------------
