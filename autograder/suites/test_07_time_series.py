@@ -3,7 +3,10 @@
 100 points, 25 per unit. make_windows is compared value by value with the definition
 (x[i] = series[i : i + window], y[i] = series[i + window]), edge cases included.
 build_forecaster is checked for output shapes and weight counts for each kind and
-depth, for windows of any length, and for learning the task with the kit's training.
+depth, for windows of any length, for computing the contract's function given the
+reference's weights (which catches an activation on the Dense(1) output or a changed
+recurrent activation, which training alone may forgive), and for learning the task with
+the kit's training.
 train_forecaster trains the kit's own forecaster (two SimpleRNN layers of 10 units,
 started from the reference's initial weights) and the grader measures the test MSE
 of the weights it returns. forecast runs on a model whose output is a known function
@@ -233,8 +236,52 @@ def kit_trained_built(reference, got, start):
     return reference.probe("timeseries.train_built", config=got["json"], **kwargs)
 
 
+FUNCTION_CASES = [("rnn", 2, 10), ("gru", 1, 4), ("lstm", 3, 5)]
+FUNCTION_WINDOWS = np.random.default_rng(11).uniform(-1.5, 1.5, size=(6, 9, 1)).astype(np.float32)
+
+
+def output_slip(got, want):
+    """Name an activation that turns the contract's outputs into the student's, or ''."""
+    for name, f in (("tanh", np.tanh), ("sigmoid", lambda v: 1 / (1 + np.exp(-v))), ("relu", lambda v: np.maximum(v, 0))):
+        if np.allclose(got, f(want), rtol=1e-4, atol=1e-5):
+            return f" Your outputs are {name} of the contract's: the last Dense(1) must be linear (no activation), a forecast can be any number."
+    return (
+        " Check the recurrent layers' activation (Keras's default: tanh for SimpleRNN), that Dense(1) has no activation, "
+        "and that the layers come in the contract's order."
+    )
+
+
 @pytest.mark.unit("build_forecaster")
-@pytest.mark.points(8)
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kind,num_layers,units", FUNCTION_CASES, ids=[f"{k}-{n}x{u}" for k, n, u in FUNCTION_CASES])
+def test_build_forecaster_same_function(student, reference, kind, num_layers, units):
+    """with the reference's weights, the same outputs as the contract's model (a linear Dense(1) on the last step)"""
+    call = f"build_forecaster(units={units}, num_layers={num_layers}, kind={kind!r})"
+    theirs = built(student, kind, num_layers, units)
+    inspected(reference, theirs, call)  # a model Keras can describe and rebuild, or the failure that says why not
+    mine = built(reference, kind, num_layers, units, unit=False)
+    weights = [np.asarray(w, dtype=np.float32) for w in mine["weights"]]
+    weights[-2], weights[-1] = 6 * weights[-2], weights[-1] + 0.5  # a read-out whose outputs reach beyond (-1, 1)
+    want = reference.probe("timeseries.outputs_with", config=mine["json"], weights=weights, x=FUNCTION_WINDOWS)
+    ran = reference.probe("timeseries.outputs_with", config=theirs["json"], weights=weights, x=FUNCTION_WINDOWS)
+    if "error" in ran:
+        checks.fail(f"{call}: the grader could not run your model with the contract's weights: {ran['error']}")
+    if "mismatch" in ran:
+        checks.fail(
+            f"{call}: your model's weights have shapes {ran['mismatch']}, the contract's model's other ones, so the two can't be "
+            f"compared on the same weights: {num_layers} {kind} layer(s) of {units} units, then Dense(1), in that order."
+        )
+    outputs = checks.array(ran["outputs"], "build_forecaster", "the model's outputs", shape=(len(FUNCTION_WINDOWS), 1))
+    expected = np.asarray(want["outputs"], dtype=np.float64)
+    if not np.allclose(outputs, expected, rtol=1e-4, atol=1e-5):
+        checks.fail(
+            f"{call}: given the contract's model's weights, your model computes another function of the window (its outputs are "
+            f"{checks.band(checks.rel_error(outputs, expected))}).{output_slip(outputs, expected)}"
+        )
+
+
+@pytest.mark.unit("build_forecaster")
+@pytest.mark.points(5)
 def test_build_forecaster_learns(student, reference):
     """trained by the kit (Adam, MSE, batches of 32), the default model reaches the reference's test MSE"""
     mine = built(reference, "rnn", 2, 10, unit=False)

@@ -78,6 +78,28 @@ VARIANTS = {
     "windows_target_off_by_one": {"make_windows": _WINDOWS.replace("TARGET", "start + window - 1")},
     # Every recurrent layer keeps return_sequences=True, the last one included: (batch, window, 1) out.
     "last_layer_returns_sequences": {"build_forecaster": _BUILD.replace("SEQUENCES", "True")},
+    # A tanh on the output layer: forecasts squashed into (-1, 1). The noisy sine lies mostly inside that
+    # range, so training still converges; only the outputs on the reference's weights show it.
+    "output_tanh": {
+        "build_forecaster": _BUILD.replace("SEQUENCES", "i < num_layers - 1")
+        .replace("keras.layers.Dense(1)", 'keras.layers.Dense(1, activation="tanh")'),
+    },
+    # Correct, written differently again: the functional API, keras.layers.RNN over Keras's cells, the
+    # last layer built apart from the loop (the same-function check must accept it).
+    "correct_functional_cells": {
+        "build_forecaster": '''
+def build_forecaster(units=10, num_layers=2, kind="rnn"):
+    cells = {"rnn": keras.layers.SimpleRNNCell, "gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
+    if kind not in cells:
+        raise ValueError(f"kind must be 'rnn', 'gru' or 'lstm', not {kind!r}")
+    window = keras.Input(shape=(None, 1))
+    hidden = window
+    for _ in range(num_layers - 1):
+        hidden = keras.layers.RNN(cells[kind](units), return_sequences=True)(hidden)
+    last_state = keras.layers.RNN(cells[kind](units))(hidden)
+    return keras.Model(window, keras.layers.Dense(1, activation=None)(last_state))
+''',
+    },
     # compile("adam"): Keras's default learning rate 0.001 instead of the one asked for.
     "learning_rate_ignored": {
         "train_forecaster": '''

@@ -102,6 +102,23 @@ def inspect_model(namespace, config, windows=(20,)):
     return info
 
 
+def outputs_with(namespace, config, weights, x):
+    """The model of `config` with `weights` (the reference model's) on the windows x: {"outputs"},
+    {"mismatch": its weights' shapes} when they don't have the shapes of `weights`, or {"error"}."""
+    try:
+        model = _rebuild(config)
+    except Exception as exc:
+        return _error(exc)
+    own = model.get_weights()
+    if len(own) != len(weights) or any(np.shape(a) != np.shape(b) for a, b in zip(own, weights)):
+        return {"mismatch": [list(np.shape(a)) for a in own]}
+    try:
+        model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
+        return {"outputs": np.asarray(model(np.asarray(x, np.float32), training=False))}
+    except Exception as exc:
+        return _error(exc)
+
+
 def train_built(namespace, config, weights, x, y, x_eval, epochs, learning_rate, seed):
     """The kit's training (Adam, MSE, shuffled batches of 32) on the model of `config`, then its
     predictions for x_eval. The model starts from `weights` (the reference model's initial
