@@ -6,15 +6,15 @@
 |---|---|---|
 | shift_right | 20 | values exact for four shapes, start ids and dtypes (4 x 4); the dtype kept (2); the input left unchanged (2) |
 | build_seq2seq | 45 | shapes of the three models for two sizes (2 x 5); the training model reads the source (5); encoder + decoder step by step give the training model's logits (8); the encoder and decoder hold train_model's own weight variables (7); train_model is causal: its logits up to step t don't move when only later decoder inputs change (5); after a budgeted training run the kit's free-running greedy decoding with the trained encoder and decoder clears a calibrated exact-match floor (10): never teacher-forced figures, which a model that reads its own targets would pass |
-| greedy_decode | 35 | a list of 1-D int arrays (5); feeds back its own argmax, ids compared up to where each row ends (12); cuts each row at its own END, lengths compared (10); stops at max_len (4); decodes the same when the state is a list (4) |
+| greedy_decode | 35 | a list of 1-D int arrays (5); feeds back its own argmax, ids compared up to where each row ends (12); cuts each row at its own END, END not included, lengths compared (10); stops at max_len (4); decodes the same when the state is a list (4) |
 
 The calling convention is the notebook's: `train_model([source_ids, decoder_inputs])`,
 `state = encoder(source_ids)`, `logits, state = decoder([token_ids, state])` with token ids
 (batch, 1) and logits (batch, V); the state is passed on as it is. greedy_decode is graded
 with an encoder-decoder whose next id is a known function of the fed id and the state
-(probes/seq2seq.py `known_models`), so the grader works out what it must return; its rows
-may end with the END they stopped at (the notebook asks for the ids before END; a
-trailing END is stripped as `exact_match` does). The training run uses the kit's own
+(probes/seq2seq.py `known_models`), so the grader works out what it must return: the ids
+before each row's first END, END not included, as the docstring says (a row that keeps its
+END loses the 10 points of the stop test only; the other tests read its rows without it). The training run uses the kit's own
 decoder inputs and training loop, so it grades build_seq2seq alone, and the exact match
 is computed here from what comes back.
 
@@ -492,16 +492,17 @@ SLIPS = {
 }
 
 
-def decoded_rows(student, sources, max_len, split_state=False, strict=False):
+def decoded_rows(student, sources, max_len, split_state=False, strict=False, keep_end=False):
     value = student.probe("seq2seq.greedy_known", "greedy_decode", sources=sources, max_len=max_len, split_state=split_state)
-    return rows_of(value, len(sources), strict)
+    return rows_of(value, len(sources), strict, keep_end)
 
 
-def rows_of(value, num_rows, strict=False):
-    """The returned rows as 1-D int64 arrays without a trailing END, or a failure.
+def rows_of(value, num_rows, strict=False, keep_end=False):
+    """The returned rows as 1-D int64 arrays without a trailing END (with it when keep_end), or a failure.
 
     A 2-D array fails only when strict (the test of the return type); the other tests read
-    its rows as they are."""
+    its rows as they are. A kept trailing END is charged once, by the test that rows stop
+    at END (keep_end there); the others read the rows without it."""
     if isinstance(value, np.ndarray) and value.ndim == 2:
         if strict:
             checks.fail(
@@ -517,7 +518,7 @@ def rows_of(value, num_rows, strict=False):
         if row.ndim != 1 or (row.size and row.dtype.kind not in "iu"):
             checks.fail(f"greedy_decode: row {i} is {checks.describe(row)}; each row should be a 1-D array of integer ids.")
         rows.append(row.astype(np.int64))
-    return normalized(rows)
+    return rows if keep_end else normalized(rows)
 
 
 def normalized(rows):
@@ -588,8 +589,14 @@ def test_greedy_decode_feeds_back_its_argmax(student):
 @pytest.mark.points(10)
 def test_greedy_decode_stops_each_row_at_end(student):
     """each row is cut at its own first END, while the other rows go on"""
-    rows = decoded_rows(student, END_SOURCES, 9)
+    raw = decoded_rows(student, END_SOURCES, 9, keep_end=True)
+    rows = normalized(raw)
     want = simulate(END_SOURCES, 9)
+    if same(rows, want) and not same(raw, want):
+        checks.fail(
+            f"greedy_decode: {expected_text(END_SOURCES, 9)}, got {as_lists(raw)}: the rows that stopped keep their END. The "
+            "docstring asks for the ids each row wrote before its first END, END not included: cut the row just before it."
+        )
     if [len(r) for r in rows] != [len(w) for w in want] or any(END in row for row in rows):
         checks.fail(
             f"greedy_decode: {expected_text(END_SOURCES, 9)} (rows of {[len(w) for w in want]} ids), got {as_lists(rows)}. "

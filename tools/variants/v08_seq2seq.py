@@ -97,6 +97,15 @@ def shift_right(targets, start_id):
         .replace("        if np.all(np.any(np.stack(columns, axis=1) == END, axis=1)):\n            break\n", "")
         .replace("CUT", "answers.append(row.astype(np.int64))"),
     },
+    # Each row keeps the END it stopped at (the docstring says END not included): only the stop test.
+    "greedy_keeps_end": {
+        "greedy_decode": _GREEDY.replace("NEXT_TOKEN", "token = choice[:, None]").replace(
+            "CUT", _CUT_AT_END.replace(
+                "            if i == END:\n                break\n            answer.append(int(i))",
+                "            answer.append(int(i))\n            if i == END:\n                break",
+            )
+        ),
+    },
     # The training decoder reads a window of three decoder inputs (a 'same' convolution): step t sees
     # input t + 1, the target of step t, so teacher-forced figures look perfect; greedy decoding has no
     # future ids. Caught by the causality test and by judging the trained model on greedy decoding.
