@@ -51,3 +51,13 @@ def test_a_tiny_run_grades_mutants_with_the_real_grader(tool, tmp_path, capsys):
     assert row["killed"] >= 1, "01's suite kills some mutant of one_hot"
     printed = capsys.readouterr().out
     assert "01_rnn_numpy" in printed and "score" in printed
+    # a survivor triaged afterwards counts as equivalent when the saved report is printed again
+    survivors = report["survivors"] or [dict(id="one_hot:none:0", unit="one_hot", operator="none", change="", equivalent=None, diff="")]
+    report["survivors"] = survivors[:1]
+    report_path.write_text(json.dumps([report]))
+    triage = tmp_path / "triage.json"
+    triage.write_text(json.dumps({"01_rnn_numpy": {survivors[0]["id"]: "a reason"}}))
+    again = tool.retriaged(report, json.loads(triage.read_text()))
+    assert again["units"]["one_hot"]["equivalent"] == 1 and again["survivors"][0]["equivalent"] == "a reason"
+    assert tool.main(["--from-report", str(report_path), "--triage", str(triage)]) == 0
+    assert "1 triaged equivalent" in capsys.readouterr().out

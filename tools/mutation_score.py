@@ -391,6 +391,23 @@ def summarize(assignment_id, planned, results, triage, seconds):
                 survivors=survivors, original_full_marks=bool(original and original[0] >= original[1]))
 
 
+def retriaged(report, triage):
+    """A saved report with its survivors' triage taken from `triage` (the file as it is now)."""
+    equivalent = triage.get(report["assignment"], {})
+    report = json.loads(json.dumps(report))
+    for row in report["units"].values():
+        row["equivalent"] = 0
+    for s in report["survivors"]:
+        s["equivalent"] = equivalent.get(s["id"])
+        if s["equivalent"]:
+            report["units"][s["unit"]]["equivalent"] += 1
+    for row in report["units"].values():
+        row["score"] = _score(row)
+    report["total"]["equivalent"] = sum(row["equivalent"] for row in report["units"].values())
+    report["total"]["score"] = _score(report["total"])
+    return report
+
+
 def _score(row):
     judged = row["graded"] - row["equivalent"]
     return round(row["killed"] / judged, 3) if judged else None
@@ -469,7 +486,13 @@ def main(argv=None):
     parser.add_argument("--at", default=None, metavar="COMMIT",
                         help="grade with the kit (suites, solutions, grader) as committed at COMMIT: a snapshot made with "
                              "git archive, so that edits in the checkout don't reach the run (figures before and after a change)")
+    parser.add_argument("--from-report", default=None, metavar="FILE",
+                        help="grade nothing: print a saved JSON report again with the triage file as it is now")
     args = parser.parse_args(argv)
+    if args.from_report:
+        for report in json.loads(Path(args.from_report).read_text()):
+            print_report(retriaged(report, load_triage(args.triage)))
+        return 0
     if args.at:
         return _run_at(args.at, argv if argv is not None else sys.argv[1:], args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
