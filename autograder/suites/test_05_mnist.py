@@ -327,10 +327,11 @@ def label_of(ids):
     return (7 * np.asarray(ids) + 3) % 10
 
 
-def epochs_of(student, shuffle, seed=0, epochs=1, calls=1):
-    """make_dataset's epochs, as the batches it yielded, read here: [[epoch, ...] per call]."""
+def epochs_of(student, shuffle, seed=0, epochs=1, calls=1, defaults=False):
+    """make_dataset's epochs, as the batches it yielded, read here: [[epoch, ...] per call]; with
+    defaults, of make_dataset(x, y) (its own batch_size, shuffle and seed)."""
     x, y = id_data()
-    got = student.probe("mnist.dataset_epochs", "make_dataset", x=x, y=y, batch_size=BATCH, shuffle=shuffle, seed=seed, epochs=epochs, calls=calls)
+    got = student.probe("mnist.dataset_epochs", "make_dataset", x=x, y=y, batch_size=BATCH, shuffle=shuffle, seed=seed, epochs=epochs, calls=calls, defaults=defaults)
     if not isinstance(got, dict) or not got.get("is_dataset"):
         checks.fail(f"make_dataset should return a tf.data.Dataset, but it returned a {got.get('type') if isinstance(got, dict) else 'something else'}.")
     runs = got.get("calls")
@@ -448,6 +449,14 @@ def test_make_dataset_reshuffles_each_epoch(student):
         checks.fail(
             "make_dataset(shuffle=True): every epoch uses the same order; iterate again and the order should change "
             "(tf.data's shuffle(..., reshuffle_each_iteration=True), or a new permutation per pass)."
+        )
+    plain = epochs_of(student, shuffle=True, defaults=True)[0][0]  # make_dataset(x, y): 50 examples, default batch_size 128
+    if plain["sizes"] != [N_DATA] or sorted(plain["ids"].tolist()) != list(range(N_DATA)) or plain["ids"].tolist() == list(range(N_DATA)):
+        order = "in the original order" if plain["ids"].tolist() == list(range(N_DATA)) else "shuffled"
+        checks.fail(
+            f"make_dataset(x, y), with its defaults, gave batches of {plain['sizes']} examples {order} for {N_DATA} examples; the "
+            f"contract's defaults are batch_size=128, shuffle=True, seed=0, so all {N_DATA} should come shuffled in one batch. "
+            "Keep the signature make_dataset(x, y, batch_size=128, shuffle=True, seed=0)."
         )
 
 

@@ -126,20 +126,24 @@ def model_outputs(namespace, kind, units, num_layers, weights, x, activation=Non
 # ---- make_dataset -----------------------------------------------------------------------
 
 
-def dataset_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1):
+def dataset_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1, defaults=False):
     """Iterate make_dataset's result `epochs` times, for `calls` separate calls; send back every batch.
 
     Returns {"is_dataset", "type", "calls": [[epoch, ...], ...]} where an epoch is
     {"x": [x_batch, ...], "y": [y_batch, ...], "truncated"} exactly as yielded, or
     {"structure": what an element was} when an element is not an (x, y) pair. The suite
-    tells which example each image is and checks order, coverage and labels itself.
+    tells which example each image is and checks order, coverage and labels itself. With
+    `defaults`, make_dataset is called as make_dataset(x, y).
     """
     tf = _tf()
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y)
     result = {"calls": []}
     for _ in range(calls):
-        dataset = namespace["make_dataset"](x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        if defaults:  # make_dataset(x, y): batch_size, shuffle and seed left at the unit's own defaults
+            dataset = namespace["make_dataset"](x, y)
+        else:
+            dataset = namespace["make_dataset"](x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
         result["is_dataset"] = isinstance(dataset, tf.data.Dataset)
         result["type"] = type(dataset).__name__
         runs = []
