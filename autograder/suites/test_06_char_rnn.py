@@ -390,6 +390,22 @@ def test_model_sizes(student, reference):
         checks.fail(f"build_char_model({MV}, embed_dim={ME}, units={MU}): no weight of shape {(MV, ME)}; the Embedding should be Embedding(vocab_size, embed_dim). Weights: {shapes}.")
     if (MU, MV) not in shapes:
         checks.fail(f"build_char_model({MV}, embed_dim={ME}, units={MU}): no weight of shape {(MU, MV)}; the recurrent layer should have `units` units, read out by Dense(vocab_size). Weights: {shapes}.")
+    # build_char_model(vocab_size) alone: the contract's defaults embed_dim=32, units=128, stateless
+    built = student.probe("charlm.built_model", "build_char_model", vocab_size=MV, embed_dim=None, units=None, defaults=True)
+    if not isinstance(built, dict) or not isinstance(built.get("json"), str):
+        checks.fail(f"build_char_model({MV}), with its defaults, did not return a keras.Model made of Keras's layers ({checks.describe(built)}).")
+    info = reference.probe("charlm.describe_built", built=built, x=model_ids((2, 4)))
+    if "error" in info:
+        checks.fail(f"build_char_model({MV}), with its defaults: {info['error']}")
+    shapes = [tuple(s) for s in info["weight_shapes"]]
+    if (MV, 32) not in shapes or (128, MV) not in shapes:
+        checks.fail(
+            f"build_char_model({MV}), with its defaults, has weights {shapes}; the contract's defaults are embed_dim=32 and units=128 "
+            f"(an Embedding of shape {(MV, 32)}, a Dense read-out of shape {(128, MV)}). Keep the signature "
+            "build_char_model(vocab_size, embed_dim=32, units=128, batch_size=None, stateful=False)."
+        )
+    if info["stateful_layers"] or not close(info["second"], info["first"], 1e-5, 1e-6):
+        checks.fail(f"build_char_model({MV}), with its defaults, keeps its state from call to call; the default is stateful=False.")
 
 
 @pytest.mark.unit("build_char_model")

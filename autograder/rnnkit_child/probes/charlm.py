@@ -64,8 +64,12 @@ def clip(namespace, grads, max_norm, graph=False):
 # ---- build_char_model -------------------------------------------------------------
 
 
-def built_model(namespace, vocab_size, embed_dim, units, batch_size=None, stateful=False):
-    """What build_char_model(...) returned, as data (the reference child runs it)."""
+def built_model(namespace, vocab_size, embed_dim, units, batch_size=None, stateful=False, defaults=False):
+    """What build_char_model(...) returned, as data (the reference child runs it); with `defaults`,
+    of build_char_model(vocab_size), every other argument left at the unit's own default."""
+    if defaults:
+        model = namespace["build_char_model"](vocab_size)
+        return _export(model)
     model = namespace["build_char_model"](vocab_size, embed_dim=embed_dim, units=units, batch_size=batch_size, stateful=stateful)
     return _export(model)
 
