@@ -114,3 +114,67 @@ def parameter_gap(shapes, want):
     if not params:
         return "no weights"
     return f"{params - expected:+d} parameters against" if params != expected else "as many parameters as, but other weight shapes than,"
+
+
+# ---- statistics the suites share ---------------------------------------------------------------
+#
+# Plain NumPy on data the grader holds (never in a child). Each suite used to carry its own copy.
+
+
+def softmax(z):
+    """Softmax over the last axis, shifted by the maximum for stability (the dtype of z)."""
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def nll(logits, targets):
+    """Per-position negative log-likelihood (float64) of int targets under logits (..., V)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_p, np.asarray(targets)[..., None], axis=-1)[..., 0]
+
+
+def chi_square(counts, shares):
+    """Pearson's statistic of observed `counts` against expected `shares` (summing to 1)."""
+    expected = shares * counts.sum()
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def chi_square_sf(x, df):
+    """P(X > x) for a chi-square variable with `df` degrees of freedom (closed forms; no SciPy)."""
+    import math
+
+    if x <= 0:
+        return 1.0
+    half = x / 2.0
+    if df % 2 == 0:  # exp(-x/2) * sum_{i < df/2} (x/2)^i / i!
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= half / i
+            total += term
+        return math.exp(-half) * total
+    total = math.erfc(math.sqrt(half))  # odd: erfc(sqrt(x/2)) + exp(-x/2) sum_{i=1}^{(df-1)/2} (x/2)^(i-1/2) / Gamma(i+1/2)
+    for i in range(1, (df - 1) // 2 + 1):
+        total += math.exp(-half + (i - 0.5) * math.log(half) - math.lgamma(i + 0.5))
+    return total
+
+
+def chi_square_critical(df, false_failure):
+    """The x at which P(X > x) = false_failure for `df` degrees of freedom (bisection, to 1e-9)."""
+    lo, hi = 0.0, 1.0
+    while chi_square_sf(hi, df) > false_failure:
+        hi *= 2.0
+    while hi - lo > 1e-9:
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if chi_square_sf(mid, df) > false_failure else (lo, mid)
+    return hi
+
+
+def first_departure(curve, reference, rtol, atol):
+    """Index of the first point where `curve` departs from `reference` (np.isclose with rtol, atol), or None."""
+    for i, (a, b) in enumerate(zip(curve, reference)):
+        if not np.isclose(a, b, rtol=rtol, atol=atol):
+            return i
+    return None

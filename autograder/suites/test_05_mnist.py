@@ -114,12 +114,6 @@ def random_weights(reference, seed, scale=0.3, kind="rnn", **model):
     return [(rng.standard_normal(shape) * scale).astype(np.float32) for shape in info["weight_shapes"]]
 
 
-def softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 # ---- to_sequences (12 points) ------------------------------------------------------------
 
 N_IMAGES = 6
@@ -236,7 +230,7 @@ def logits_problem(student, reference, kind, num_layers, units, activation=None,
         return f"{what}: the model maps ({n}, 28, 28) to shape {got.shape}, expected {want.shape}.{hint}"
     if np.allclose(got, want, rtol=1e-4, atol=1e-5):
         return None
-    if np.allclose(got, softmax(want), rtol=1e-4, atol=1e-5):
+    if np.allclose(got, checks.softmax(want), rtol=1e-4, atol=1e-5):
         return f"{what}: the model outputs softmax probabilities; it must return logits: Dense(10) with no activation (the loss applies the softmax)."
     if kind == "rnn":
         other = "tanh" if (activation or "relu") == "relu" else "relu"

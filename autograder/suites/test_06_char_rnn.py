@@ -84,14 +84,6 @@ def tbptt_layout(ids, batch_size, seq_len):
     return [(xs[:, k * seq_len:(k + 1) * seq_len], ys[:, k * seq_len:(k + 1) * seq_len]) for k in range(L // seq_len)]
 
 
-def nll(logits, targets):
-    """Per-position negative log-likelihood (float64) of int targets under logits (..., V)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return -np.take_along_axis(log_p, np.asarray(targets)[..., None], axis=-1)[..., 0]
-
-
 def close(a, b, rtol=1e-4, atol=1e-5):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
@@ -686,8 +678,8 @@ def perplexity_values(reference, ids, seq_len):
     """Per-position NLL of windows read from a zero state, and of one pass over everything."""
     ref = reference.probe("charlm.window_logits", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len)
     targets = ids[1:]
-    windows = [nll(w, targets[s:s + seq_len]) for w, s in zip(ref["windows"], range(0, len(targets), seq_len))]
-    return windows, nll(ref["one_pass"], targets)
+    windows = [checks.nll(w, targets[s:s + seq_len]) for w, s in zip(ref["windows"], range(0, len(targets), seq_len))]
+    return windows, checks.nll(ref["one_pass"], targets)
 
 
 def perplexity_diagnosis(got, windows, one_pass):
@@ -715,7 +707,7 @@ def test_perplexity_one_window(student, reference):
     windows, one_pass = perplexity_values(reference, ids, seq_len)
     want = float(np.exp(np.concatenate(windows).mean()))
     if not np.isclose(got, want, rtol=1e-4):
-        shifted = float(np.exp(nll(reference.probe("charlm.window_logits", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len)["one_pass"], ids[:-1]).mean()))
+        shifted = float(np.exp(checks.nll(reference.probe("charlm.window_logits", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len)["one_pass"], ids[:-1]).mean()))
         hint = "It scores each input against itself: the target of position t is ids[t + 1]." if np.isclose(got, shifted, rtol=1e-4) else perplexity_diagnosis(got, windows, one_pass)
         checks.fail(f"perplexity: {got:.5f} for a text of {len(ids)} ids, {checks.band(checks.relative(got, want), 1e-4)}. {hint}")
 
@@ -852,11 +844,6 @@ def expected_shares(bias, chars, index, temperature):
     return np.append(fav, 1.0 - fav.sum())
 
 
-def chi_square(counts, shares):
-    expected = shares * counts.sum()
-    return float(((counts - expected) ** 2 / expected).sum())
-
-
 @pytest.mark.unit("sample")
 @pytest.mark.points(2)
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
@@ -868,16 +855,16 @@ def test_sample_distribution(student, reference, temperature):
     if len(text) != DRAWS:
         checks.fail(f"sample(model, {PREFIX!r}, {DRAWS}) returned {len(text)} characters.")
     counts = draw_counts(text, chars)
-    stat = chi_square(counts, expected_shares(bias, chars, index, temperature))
+    stat = checks.chi_square(counts, expected_shares(bias, chars, index, temperature))
     critical = CHI2_CRITICAL[len(counts) - 1]
     if stat <= critical:
         return
     shares = np.round(counts / counts.sum(), 3).tolist()
-    if temperature != 1.0 and chi_square(counts, expected_shares(bias, chars, index, 1.0)) <= critical:
+    if temperature != 1.0 and checks.chi_square(counts, expected_shares(bias, chars, index, 1.0)) <= critical:
         hint = "They follow softmax(logits) at temperature 1: the temperature is ignored or applied to the probabilities; divide the logits by it."
     elif counts[0] == counts.sum():
         hint = "Every draw is the most likely character: draw at random from the distribution instead of taking the argmax."
-    elif chi_square(counts, expected_shares(bias, chars, index, 1.0 / temperature)) <= critical:
+    elif checks.chi_square(counts, expected_shares(bias, chars, index, 1.0 / temperature)) <= critical:
         hint = "They follow softmax(logits * temperature): divide by the temperature, don't multiply."
     else:
         hint = "Draw each character with rng.choice(V, p=softmax(logits / temperature))."
