@@ -72,11 +72,19 @@ def step_args(case, **override):
 @pytest.mark.parametrize("shape", [(5,), (2, 3), ()], ids=["1-D", "2-D", "0-D"])
 def test_one_hot_values(student, shape):
     """one row per index, a 1 at the index and 0 elsewhere, float32"""
-    for depth, seed in ((4, 7), (6, 8)):  # two cases, so that no fixed answer passes
-        indices = np.random.default_rng(seed).integers(0, depth, size=shape)
+    # two cases, so that no fixed answer passes; a third whose indices stay below depth - 2, so
+    # that a depth taken from the indices (indices.max() + 1) instead of the argument shows
+    for depth, seed, top in ((4, 7, 4), (6, 8, 6), (9, 9, 5)):
+        indices = np.random.default_rng(seed).integers(0, top, size=shape)
         if indices.size:
-            indices.flat[0] = depth - 1
-        got = checks.array(student.call("one_hot", indices, depth), "one_hot", "the result", shape=shape + (depth,))
+            indices.flat[0] = top - 1
+        got = student.call("one_hot", indices, depth)
+        if isinstance(got, np.ndarray) and got.shape == shape + (int(indices.max()) + 1,) and top < depth:
+            checks.fail(
+                f"one_hot: given depth {depth}, the result has {got.shape[-1]} columns, one more than the largest index: "
+                "the depth must come from the `depth` argument, not from the indices (indices.max() + 1)."
+            )
+        got = checks.array(got, "one_hot", "the result", shape=shape + (depth,))
         if got.dtype != np.float32:
             checks.fail(f"one_hot: the result has dtype {got.dtype}; the contract says float32.")
         expected = np.eye(depth, dtype=np.float32)[indices]

@@ -268,6 +268,20 @@ def test_outputs_match_keras(student, reference, cell, T, memo):
         names = ["outputs"] + (["h", "c"] if cell == "LSTMCell" else ["h"])
         wrong = [n for n, a, b in zip(names, got["outputs"], want["outputs"]) if not agree(a, b)] or names
         checks.fail(f"{cell}: {', '.join(wrong)} differ from keras.layers.{KERAS_NAME[cell]} for a sequence of length {T}. {diagnose(student, reference, cell, x, weights, got)}")
+    if cell == "RNNCell" and T == 7:  # the activation argument, away from its default
+        check_activation(student, reference, x, weights)
+
+
+def check_activation(student, reference, x, weights):
+    """RNNCell(units, activation="relu") computes what keras.layers.SimpleRNNCell(units, activation="relu") does."""
+    kwargs = {"activation": "relu"}
+    got = student.probe("cells.run", "RNNCell", cell="RNNCell", units=U, x=x, weights=weights, grads=False, cell_kwargs=kwargs)
+    want = keras_run(reference, "RNNCell", x, weights, grads=False, cell_kwargs=kwargs)
+    if not all_agree(got["outputs"], want["outputs"]):
+        hint = ""
+        if all_agree(got["outputs"], keras_run(reference, "RNNCell", x, weights, grads=False)["outputs"]):
+            hint = " They are the outputs of tanh: the activation argument is ignored; apply keras.activations.get(activation)."
+        checks.fail(f'RNNCell(units, activation="relu"): the outputs differ from keras.layers.SimpleRNNCell with activation="relu".{hint}')
 
 
 @pytest.mark.parametrize("T", [1, 7, 30])

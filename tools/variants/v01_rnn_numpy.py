@@ -132,4 +132,27 @@ def one_hot(indices, depth):
     return np.eye(depth, dtype=np.float32)[indices]
 ''',
     },
+    # The depth read off the data (indices.max() + 1) instead of the `depth` argument: right
+    # whenever the largest index happens to be depth - 1.
+    "one_hot_depth_from_indices": {
+        "one_hot": '''
+def one_hot(indices, depth):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= depth):
+        raise ValueError(f"index out of range [0, {depth})")
+    size = int(indices.max()) + 1 if indices.size else depth
+    return np.eye(size, dtype=np.float32)[indices]
+''',
+    },
+    # Correct, written differently again: a comparison against every class id, broadcast.
+    "correct_one_hot_by_comparison": {
+        "one_hot": '''
+def one_hot(indices, depth):
+    """One-hot rows of width `depth` (the argument), float32."""
+    indices = np.asarray(indices)
+    if np.any((indices < 0) | (indices >= depth)):
+        raise ValueError(f"one_hot: every index must be in [0, {depth})")
+    return (indices[..., np.newaxis] == np.arange(depth)).astype(np.float32)
+''',
+    },
 }

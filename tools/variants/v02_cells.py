@@ -118,6 +118,66 @@ def stacked_rnn(cell_class, units, num_layers, return_sequences=False, return_st
     },
     # The forget-gate bias left at zero like the others.
     "lstm_forget_bias_zero": {"LSTMCell": _LSTM_CORRECT.replace("FORGET", "0.0").replace("GATES", "i, f, g, o")},
+    # The activation argument accepted and ignored: tanh written in.
+    "rnn_activation_ignored": {
+        "RNNCell": '''
+class RNNCell(keras.layers.Layer):
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(self.units, self.units), initializer="orthogonal")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs, states):
+        prev = states[0] if isinstance(states, (list, tuple)) else states
+        h = ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(prev, self.recurrent_kernel) + self.bias)
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+''',
+    },
+    # Correct, and it talks about Keras's own cells (docstring, comments, a string attribute, a
+    # variable called lstm): the from-scratch checks look for uses, not for words.
+    "correct_mentions_keras_cells": {
+        "RNNCell": '''
+class RNNCell(keras.layers.Layer):
+    """Drop-in for keras.layers.SimpleRNNCell (not a subclass of it, nor a wrapper around keras.layers.RNN)."""
+
+    keras_twin = "SimpleRNNCell"  # the class whose weights and function this matches
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation_name = activation
+        self.activation = keras.activations.get(activation)
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        # Same creation order as SimpleRNNCell.build: kernel, recurrent_kernel, bias.
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(self.units, self.units), initializer="orthogonal")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs, states):
+        lstm = False  # nothing to do with an LSTM: one state only
+        prev = states if lstm else (states[0] if isinstance(states, (list, tuple)) else states)
+        pre = ops.einsum("bd,du->bu", inputs, self.kernel) + ops.einsum("bu,uv->bv", prev, self.recurrent_kernel)
+        h = self.activation(pre + self.bias)
+        return h, [h]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation_name)
+        return config
+''',
+    },
     # One cell object shared by every layer of the stack.
     "stack_shares_one_cell": {
         "stacked_rnn": '''

@@ -85,10 +85,11 @@ def layout(namespace, cell, units, input_dim):
     return _layout(_student_class(namespace, cell), units, input_dim)
 
 
-def run(namespace, cell, units, x, weights, return_sequences=True, return_state=True, num_layers=1, grads=True):
-    """Outputs of keras.layers.RNN over the student's cell with the given weights, and the
-    gradients of a fixed scalar function of the outputs: [d/d x, then d/d each weight]."""
-    return _run(_student_class(namespace, cell), units, x, weights, return_sequences, return_state, num_layers, grads)
+def run(namespace, cell, units, x, weights, return_sequences=True, return_state=True, num_layers=1, grads=True, cell_kwargs=None):
+    """Outputs of keras.layers.RNN over the student's cell (made with `cell_kwargs`, e.g. an
+    activation) with the given weights, and the gradients of a fixed scalar function of the
+    outputs: [d/d x, then d/d each weight]."""
+    return _run(_student_class(namespace, cell), units, x, weights, return_sequences, return_state, num_layers, grads, cell_kwargs)
 
 
 def config_roundtrip(namespace, cell, units, x, weights):
