@@ -5,8 +5,10 @@
 build_forecaster is checked for output shapes and weight counts for each kind and
 depth, for windows of any length, for computing the contract's function given the
 reference's weights (which catches an activation on the Dense(1) output or a changed
-recurrent activation, which training alone may forgive), and for learning the task with
-the kit's training.
+recurrent activation, which training alone may forgive), for its defaults (build_forecaster()
+with no argument has the weights of units=10, num_layers=2, kind='rnn'), and for learning
+the task with the kit's training. train_forecaster's signature keeps the contract's
+defaults epochs=20, learning_rate=0.01 (read in the student's child, judged here).
 train_forecaster trains the kit's own forecaster (two SimpleRNN layers of 10 units,
 started from the reference's initial weights) and the grader measures the test MSE
 of the weights it returns. forecast runs on a model whose output is a known function
@@ -212,12 +214,21 @@ def test_build_forecaster_shapes(student, reference, kind, num_layers, units):
 @pytest.mark.unit("build_forecaster")
 @pytest.mark.points(3)
 def test_build_forecaster_any_window(student, reference):
-    """the same model reads windows of any length"""
+    """the same model reads windows of any length; build_forecaster() with no argument is the contract's default model"""
     got = inspected(reference, built(student, "rnn", 2, 10), "build_forecaster()", windows_=(5, 50))
     for length, out in got["outputs"].items():
         if isinstance(out, str) or tuple(out) != (3, 1):
             what = f"raised {out}" if isinstance(out, str) else f"gave shape {tuple(out)}"
             checks.fail(f"build_forecaster(): windows of shape (3, {length}, 1) {what}; expected (3, 1). Declare the input as keras.Input(shape=(None, 1)) so any window length works.")
+    plain = student.probe("timeseries.built_model", "build_forecaster", units=None, num_layers=None, kind=None, defaults=True)
+    default = inspected(reference, plain, "build_forecaster() with no argument")
+    want = inspected(reference, built(reference, "rnn", 2, 10, unit=False), "the reference")
+    if default["params"] != want["params"]:  # the weight count only: keras.layers.RNN over a cell is as good as SimpleRNN
+        checks.fail(
+            f"build_forecaster() with no argument has {default['params']} weights (layers {', '.join(default['layers'])}); the contract's "
+            "defaults are units=10, num_layers=2, kind='rnn' (two SimpleRNN layers of 10 units, then Dense(1)). Keep the signature "
+            "build_forecaster(units=10, num_layers=2, kind=\"rnn\")."
+        )
 
 
 def mse(predictions, unit):
@@ -380,10 +391,19 @@ def epoch_losses(run, epochs):
 
 @pytest.mark.unit("train_forecaster")
 @pytest.mark.points(4)
-def test_train_forecaster_returns_epoch_losses(student_run):
-    """returns one loss per epoch (of a run that trained the model)"""
+def test_train_forecaster_returns_epoch_losses(student, student_run):
+    """returns one loss per epoch (of a run that trained the model); the contract's defaults epochs=20, learning_rate=0.01"""
     epoch_losses(student_run, EPOCHS)
     require_training(student_run)
+    got = student.probe("timeseries.signature_defaults", "train_forecaster", unit_name="train_forecaster")
+    defaults = got.get("defaults") if isinstance(got, dict) else None
+    contract = {"epochs": 20, "learning_rate": 0.01}
+    if not isinstance(defaults, dict) or any(defaults.get(k) != v for k, v in contract.items()):
+        shown = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) if isinstance(defaults, dict) else checks.describe(got)
+        checks.fail(
+            f"train_forecaster's defaults are {shown}; the contract's signature is "
+            "train_forecaster(model, x, y, epochs=20, learning_rate=0.01): a caller that leaves them out gets what the notebook promises."
+        )
 
 
 @pytest.mark.unit("train_forecaster")

@@ -30,12 +30,33 @@ def _numbers(value):
     return value
 
 
-def built_model(namespace, units, num_layers, kind):
+def built_model(namespace, units, num_layers, kind, defaults=False):
     """What build_forecaster(units, num_layers, kind) returned, as data: its type, its Keras
-    config (model.to_json(), or why that failed) and its weights."""
+    config (model.to_json(), or why that failed) and its weights. With `defaults`, of
+    build_forecaster() with no argument."""
     _keras().utils.set_random_seed(0)
+    if defaults:
+        return _export(namespace["build_forecaster"]())
     model = namespace["build_forecaster"](units=units, num_layers=num_layers, kind=kind)
     return _export(model)
+
+
+def signature_defaults(namespace, unit_name):
+    """{parameter: its default} of the unit `unit_name`, for defaults that are numbers, strings, bools or
+    None (others as their type's name); {"error"} when the unit has no readable signature."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(namespace[unit_name]).parameters
+    except (TypeError, ValueError, KeyError) as exc:
+        return {"error": type(exc).__name__}
+    found = {}
+    for param in parameters.values():
+        if param.default is inspect.Parameter.empty:
+            continue
+        value = param.default
+        found[param.name] = value if value is None or isinstance(value, (bool, int, float, str)) else type(value).__name__
+    return {"defaults": found}
 
 
 def train_given_model(namespace, model, x, y, epochs, learning_rate, seed):
