@@ -208,3 +208,147 @@ def test_02_cells_using_keras_cells_score_no_more_than_blank(submission, names):
         assert "must be written from scratch" in messages(result, unit)
         assert ("Found in its cell" if names is STATIC else "Found in the built cell") in messages(result, unit)
     assert units["stacked_rnn"][0] == units["stacked_rnn"][1]
+
+
+# Routes that name no built-in class in their source and hold none (found by a red team): each
+# runs Keras's or TensorFlow's own recurrent code, or hands back a built-in, and so would score full
+# marks on values alone. `hidden(...)` is a name the source check can't fold.
+HIDDEN = "base64.b64decode({!r}).decode()"
+_COMMON = (
+    "    def __init__(self, units, **kwargs):\n"
+    "        super().__init__(**kwargs)\n"
+    "        self.units = units\n"
+    "        self.state_size = {state}\n"
+    "        self.output_size = units\n"
+    "    def build(self, input_shape):\n"
+    "        u = self.units\n"
+    "        self.kernel = self.add_weight(shape=(input_shape[-1], {k} * u), name='kernel')\n"
+    "        self.recurrent_kernel = self.add_weight(shape=(u, {k} * u), name='recurrent_kernel')\n"
+    "        self.bias = self.add_weight(shape={bias}, initializer='zeros', name='bias')\n"
+)
+UNSEEN = {
+    "unbound_call": (  # the built-in's call run on the student's own cell, its class found by a computed name
+        "import base64\n"
+        "class {unit}(keras.layers.Layer):\n" + _COMMON.format(state="units", k=1, bias="(u,)") +
+        "        self.activation = keras.activations.tanh\n"
+        "        self.use_bias = True\n"
+        "    def get_dropout_mask(self, x):\n        return None\n"
+        "    def get_recurrent_dropout_mask(self, x):\n        return None\n"
+        "    def call(self, inputs, states, training=False):\n"
+        "        return vars(keras.layers)[" + HIDDEN.format("U2ltcGxlUk5OQ2VsbA==") + "].call(self, inputs, states)\n"
+    ),
+    "instance_in_globals": (  # a built-in made at the cell's top level, reached through globals() at run time
+        "import base64\n"
+        "__proto__ = getattr(keras.layers, " + HIDDEN.format("R1JVQ2VsbA==") + ")(1)\n"
+        "class {unit}(keras.layers.Layer):\n" + _COMMON.format(state="units", k=3, bias="(2, 3 * u)") +
+        "    def call(self, inputs, states):\n"
+        "        proto = globals()[bytes.fromhex('5f5f70726f746f5f5f').decode()]\n"
+        "        for k in ('kernel', 'recurrent_kernel', 'bias', 'units'):\n"
+        "            object.__setattr__(proto, k, getattr(self, k))\n"
+        "        return proto.call(inputs, states)\n"
+    ),
+    "raw_op": (  # TensorFlow's fused LSTM op, found by scanning tf.raw_ops
+        "class {unit}(keras.layers.Layer):\n" + _COMMON.format(state="[units, units]", k=4, bias="(4 * u,)") +
+        "    def call(self, inputs, states):\n"
+        "        h, c = states\n"
+        "        op = [v for k, v in vars(tf.raw_ops).items() if k[:5] == 'Block' and len(k) == 9][0]\n"
+        "        w = ops.concatenate([self.kernel, self.recurrent_kernel], axis=0)\n"
+        "        zero = ops.zeros((self.units,))\n"
+        "        out = op(seq_len_max=tf.constant(1, tf.int64), x=inputs[None], cs_prev=c, h_prev=h, w=w, wci=zero,\n"
+        "                 wcf=zero, wco=zero, b=self.bias, forget_bias=0.0, cell_clip=-1.0, use_peephole=False)\n"
+        "        return out[6][0], [out[6][0], out[1][0]]\n"
+    ),
+    "factory": (  # a function that hands back a built-in
+        "import base64\n"
+        "def {unit}(units, **kwargs):\n"
+        "    return getattr(keras.layers, " + HIDDEN.format("{b64}") + ")(units, **kwargs)\n"
+    ),
+    "partial": "import base64, functools\n{unit} = functools.partial(getattr(keras.layers, " + HIDDEN.format("{b64}") + "))\n",
+    "metaclass": (  # a class whose metaclass hands back a built-in when it is called
+        "import base64\n"
+        "class _Factory(type):\n"
+        "    def __call__(cls, units, **kwargs):\n"
+        "        return getattr(keras.layers, " + HIDDEN.format("{b64}") + ")(units, **kwargs)\n"
+        "class {unit}(keras.layers.Layer, metaclass=_Factory):\n" + _COMMON.format(state="units", k=1, bias="(u,)") +
+        "    def call(self, inputs, states):\n"
+        "        h = ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(states[0], self.recurrent_kernel) + self.bias)\n"
+        "        return h, [h]\n"
+    ),
+}
+UNUSUAL = assignments.ROOT / "tests" / "data" / "cells_02_unusual"
+BUILTIN_B64 = {"RNNCell": "U2ltcGxlUk5OQ2VsbA==", "GRUCell": "R1JVQ2VsbA==", "LSTMCell": "TFNUTUNlbGw="}
+
+
+def unseen_source(route, unit):
+    return UNSEEN[route].replace("{unit}", unit).replace("{b64}", BUILTIN_B64[unit])
+
+
+def test_02_unseen_routes_pass_the_source_check_but_not_the_built_cell():
+    """The routes above name no built-in in their source (so only the built cell can catch them),
+    and cells.anatomy's report, judged in the grader, catches every one; the reference's cells and
+    every correct variant are reported clean."""
+    from types import SimpleNamespace
+
+    routes = [(route, unit) for route in UNSEEN for unit in (["GRUCell"] if route == "instance_in_globals" else
+                                                             ["LSTMCell"] if route == "raw_op" else ["RNNCell"])]
+    for route, unit in routes:
+        nb = SimpleNamespace(units={unit: unseen_source(route, unit)}, extra=[])
+        assert shortcuts.from_scratch_violation(unit, nb) is None, route  # nothing for the source check to see
+    setup = "import numpy as np\nimport keras\nfrom keras import ops\nimport tensorflow as tf\n"
+    cells = [("setup", setup)]
+    names = {}
+    for i, (route, unit) in enumerate(routes):
+        name = f"Cell{i}"
+        cells.append((name, unseen_source(route, unit).replace(unit, name)))
+        names[name] = (route, unit)
+    correct = v02_cells.VARIANTS["correct"]
+    cells += [(unit, correct[unit]) for unit in CELLS]
+    # honest cells in an unusual style: mixins, module-level helpers, functools.partial(self.add_weight),
+    # keras.activations, docstrings and comments that name Keras's cells
+    unusual = {unit: (UNUSUAL / f"{unit[:-4].lower()}.py").read_text() for unit in CELLS}
+    cells += [(f"Unusual{unit}", source.replace(f"class {unit}(", f"class Unusual{unit}(")) for unit, source in unusual.items()]
+    for unit in CELLS:
+        assert shortcuts.from_scratch_violation(unit, SimpleNamespace(units={unit: unusual[unit]}, extra=[])) is None, unit
+    process = SubmissionProcess(cells, assignments.get("02_cells").limits)
+    try:
+        for name, (route, unit) in names.items():
+            report = process.probe("cells.anatomy", cell=name, units=3, input_dim=2)
+            message = shortcuts.judge_anatomy(unit, report)
+            assert message and "must be written from scratch" in message, (route, report)
+        for unit in CELLS:
+            for name in (unit, f"Unusual{unit}"):
+                report = process.probe("cells.anatomy", cell=name, units=3, input_dim=2)
+                assert shortcuts.judge_anatomy(unit, report) is None, (name, report)
+    finally:
+        process.close()
+
+
+def test_02_unseen_routes_score_no_more_than_blank(submission):
+    """One notebook whose three cells each take a route only the built cell shows (the built-in's
+    call run unbound, a built-in instance reached through globals(), TensorFlow's fused LSTM op):
+    each scores 0 with the rule, and stacked_rnn, written honestly, keeps its points."""
+    replace = dict(v02_cells.VARIANTS["correct"])
+    replace.update(RNNCell=unseen_source("unbound_call", "RNNCell"), GRUCell=unseen_source("instance_in_globals", "GRUCell"),
+                   LSTMCell=unseen_source("raw_op", "LSTMCell"))
+    result = grade_notebook(submission("02_cells", replace=replace), "02_cells")
+    units = by_unit(result)
+    for unit in CELLS:
+        assert units[unit][0] <= blank_scores("02_cells"), (unit, units[unit])
+        assert "Found in the built cell" in messages(result, unit), unit
+    assert units["stacked_rnn"][0] == units["stacked_rnn"][1]
+
+
+@pytest.mark.parametrize("source, named", [
+    ("import sys\nclass C:\n    def call(self):\n        p = sys.getprofile(); sys.setprofile(None)\n", "line 4: getprofile"),
+    ("import threading\nclass C:\n    def call(self):\n        getattr(threading, 'set' + 'profile')(None)\n", "line 4: setprofile"),
+    ("import _thread\nclass C:\n    pass\n", "line 1: _thread"),
+    ("import os\nclass C:\n    def call(self):\n        os.fork()\n", "line 4: fork"),
+    ("from multiprocessing import Pool\nclass C:\n    pass\n", "line 1: multiprocessing"),
+])
+def test_02_source_check_refuses_what_would_get_around_the_built_cell_check(source, named):
+    """Switching off the profile hook, or running code in a thread or process it doesn't follow, is refused
+    from the source, and the message points at the line."""
+    from types import SimpleNamespace
+
+    message = shortcuts.from_scratch_violation("GRUCell", SimpleNamespace(units={"GRUCell": source}, extra=[]))
+    assert message and named in message, message

@@ -17,8 +17,14 @@ notebook:
   string, importlib) (`from_scratch_violation`); and the built cell in the child: the probe
   `cells.anatomy` reports as data the classes in the MRO of the cell, of every layer it
   tracks or holds in an attribute (also inside lists, dicts, closures, bound methods and the
-  globals its methods name), and of every layer made while it was built and run; `judge_anatomy`
-  decides here.
+  globals its methods name), of every layer made while it was built and run, and of what calling
+  the unit hands back (a factory, partial or metaclass may return a built-in), whether the unit
+  is a class, and which of Keras's or TensorFlow's own recurrent code ran while the cell was built
+  and run, seen by a profile hook whatever name it was reached under (an unbound
+  `SimpleRNNCell.call(self, ...)`, an instance found through `globals()`, `tf.raw_ops.BlockLSTM`,
+  a legacy cell: probes/_recurrent_trace.py); `judge_anatomy` decides here. The source check
+  also refuses what would get around the hook (sys.setprofile / settrace, sys.monitoring, a
+  thread or process started outside `threading`).
 
 A unit caught scores nothing (as a blank one): the suites' autouse fixtures fail every one of its
 tests with the message.
@@ -56,9 +62,11 @@ _ALLOWED_MIXINS = frozenset({"DropoutRNNCell"})  # dropout masks only: no recurr
 
 FROM_SCRATCH_RULE = (
     "{unit} must be written from scratch: it may not use Keras's or TensorFlow's own recurrent cells "
-    "or layers (SimpleRNNCell, GRUCell, LSTMCell, SimpleRNN, GRU, LSTM, RNN, ...): not call one, subclass "
-    "one, wrap one or hold one, under any name. Write the gate equations with keras.ops (its weights "
-    "made with add_weight); its tests score nothing while it does."
+    "or layers (SimpleRNNCell, GRUCell, LSTMCell, SimpleRNN, GRU, LSTM, RNN, ...) or recurrent ops: not "
+    "call one, subclass one, wrap one, hold one or hand one back, under any name, nor run code where the "
+    "grader can't see it (a profiler or tracer switched off, a thread or process of its own). Write it as "
+    "a class with the gate equations in keras.ops (its weights made with add_weight); its tests score "
+    "nothing while it does."
 )
 
 
@@ -173,6 +181,15 @@ def framework_imports(source):
     return sorted(set(found))
 
 
+# What would switch off or get around the built cell's check in the child (cells.anatomy notes the
+# code that runs with a profile hook): a from-scratch unit has no use for any of it.
+EVASIONS = frozenset({
+    "setprofile", "settrace", "getprofile", "gettrace", "setprofile_all_threads", "settrace_all_threads", "monitoring",
+    "f_trace", "start_new_thread", "_thread", "fork", "forkpty", "Popen", "multiprocessing", "subprocess",
+    "posix_spawn", "spawnv", "execv",
+})
+
+
 def _forbidden_module(module):
     return isinstance(module, str) and module.partition(".")[0] in _FRAMEWORK_PREFIXES and bool(_RECURRENT_MODULE.search(module))
 
@@ -190,12 +207,15 @@ def builtin_references(source):
     found = []
     for node in _walk(tree):
         if isinstance(node, ast.Attribute):
-            if node.attr in BUILTIN_RECURRENT:
+            if node.attr in BUILTIN_RECURRENT or node.attr in EVASIONS:
                 found.append((node.lineno, node.attr))
             elif node.attr in _BACKEND_FUNCTIONS and isinstance(node.value, ast.Attribute) and node.value.attr == "rnn":
                 found.append((node.lineno, f"rnn.{node.attr}"))
         elif isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if _forbidden_module(a.name)]
+            found += [(node.lineno, a.name) for a in node.names if _forbidden_module(a.name) or a.name.partition(".")[0] in EVASIONS]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (str(node.module or "").partition(".")[0] in EVASIONS
+                                                                       or any(a.name in EVASIONS for a in node.names)):
+            found.append((node.lineno, node.module or "?"))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and str(node.module or "").partition(".")[0] in _FRAMEWORK_PREFIXES:
             if _forbidden_module(node.module):
                 found.append((node.lineno, node.module))
@@ -203,7 +223,7 @@ def builtin_references(source):
         elif isinstance(node, ast.Call):
             for arg in node.args:
                 text = _fold(arg)
-                if text is not None and (text.strip() in BUILTIN_RECURRENT or _forbidden_module(text.strip())):
+                if text is not None and (text.strip() in BUILTIN_RECURRENT or text.strip() in EVASIONS or _forbidden_module(text.strip())):
                     found.append((node.lineno, text.strip()))
         elif isinstance(node, ast.Subscript):
             text = _fold(node.slice)
@@ -342,6 +362,16 @@ def judge_anatomy(unit, report):
         hit = next((c for c in (made if isinstance(made, list) else [made]) if builtin_class(c)), None)
         if hit:
             findings.append(f"it makes a {hit} when it is built or run")
+    if report.get("is_class") is False:
+        findings.append("it is not a class (the contract is a keras.layers.Layer subclass written in the notebook)")
+    hit = next((c for c in report.get("instance") or [] if builtin_class(c)), None)
+    if hit:
+        findings.append(f"calling it makes a {hit}")
+    ran = [str(r)[:120] for r in report.get("ran") or []]
+    if ran:
+        findings.append(f"Keras's or TensorFlow's own recurrent code ran inside it ({', '.join(ran[:3])})")
+    if report.get("tracer_intact") is False:
+        findings.append("it switched off the grader's record of what code runs")
     if not findings:
         return None
     return f"{FROM_SCRATCH_RULE.format(unit=unit)} Found in the built cell: {'; '.join(dict.fromkeys(findings[:3]))}."

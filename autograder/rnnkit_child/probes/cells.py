@@ -10,6 +10,7 @@ Everything returned is plain data: arrays, names, numbers.
 """
 
 import numpy as np
+from rnnkit_child.probes import _recurrent_trace
 
 
 def _keras():
@@ -241,7 +242,10 @@ def anatomy(namespace, cell, units, input_dim):
     """What the student's cell is made of, as data: the classes in its MRO, the classes of every
     Keras layer (or layer class) it tracks or can reach (`parts`, see _parts), and of every layer
     made while it was built and run inside keras.layers.RNN (`created`, found by the garbage
-    collector, besides the cell and the probe's own RNN). The suite judges (rnnkit_grader.shortcuts)."""
+    collector, besides the cell and the probe's own RNN), the classes of what calling the unit
+    made (`instance`: a factory, partial or metaclass may hand back a built-in), whether the unit
+    is a class at all (`is_class`), and which of Keras's and TensorFlow's own recurrent code ran
+    meanwhile (`ran`, `tracer_intact`: see _recurrent_trace). The suite judges (rnnkit_grader.shortcuts)."""
     import gc
 
     keras = _keras()
@@ -254,13 +258,19 @@ def anatomy(namespace, cell, units, input_dim):
     before = layers()
     known = {id(o) for o in before}
     made = layer = None
+    recorder = _recurrent_trace.Recorder()
     try:  # what the cell is made of is worth reporting even when building or running it fails
-        made = cls(units)
-        layer = keras.layers.RNN(made, return_sequences=True, return_state=True)
-        layer(np.zeros((1, 2, input_dim), dtype=np.float32))
+        with recorder:  # which built-in recurrent code runs, however it was reached
+            made = cls(units)
+            layer = keras.layers.RNN(made, return_sequences=True, return_state=True)
+            layer(np.zeros((1, 2, input_dim), dtype=np.float32))
     except Exception as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    report["ran"] = list(recorder.hits)
+    report["tracer_intact"] = recorder.intact
+    report["is_class"] = isinstance(cls, type)
     if made is not None:
+        report["instance"] = _class_names(type(made))
         report["parts"] = _parts(made, namespace, keras)
     report["created"] = [_class_names(type(o)) for o in layers() if id(o) not in known and o is not made and o is not layer][:50]
     del before
