@@ -311,6 +311,7 @@ def test_train_step_returns_a_float(student, reference, spec, memo):
 # ---- train (17 points) -----------------------------------------------------------------
 
 CURVE_STEPS = 15
+OTHER_RATE = 0.03  # a learning rate away from train's default (0.1)
 # The step budget for learning "ihello": the reference predicts it after 2 to 5 Adam
 # steps at lr 0.1 for seeds 0-4 (hidden size 8, SimpleRNN); 60 leaves a wide margin.
 LEARN_STEPS = 60
@@ -328,22 +329,29 @@ def curve_departure(losses, want):
 @pytest.mark.points(7)
 def test_train_loss_curve(student, reference, spec):
     """Adam at the given rate: the loss curve matches the reference's"""
-    for model in (spec, reference.probe("hello.model_spec", seed=4)):  # two starts, so that no fixed curve passes
-        got = student.probe("hello.train", "train", model=model, x=X, y=Y, steps=CURVE_STEPS)
-        want = [number(v) for v in reference.probe("hello.train", model=model, x=X, y=Y, steps=CURVE_STEPS)["losses"]]
+    # two starts, so that no fixed curve passes: the first at the default rate (learning_rate not
+    # passed), the second at another rate, so that a train that ignores learning_rate shows
+    for model, rate in ((spec, None), (reference.probe("hello.model_spec", seed=4), OTHER_RATE)):
+        kw = dict(model=model, x=X, y=Y, steps=CURVE_STEPS, learning_rate=rate)
+        got = student.probe("hello.train", "train", **kw)
+        want = [number(v) for v in reference.probe("hello.train", **kw)["losses"]]
         losses = [number(v) for v in got.get("losses", [])]
         if len(losses) != CURVE_STEPS or any(v is None for v in losses):
             checks.fail(f"train(..., steps={CURVE_STEPS}) returned {len(losses)} losses; expected {CURVE_STEPS} numbers, one per step.")
         if not np.allclose(losses, want, rtol=1e-3, atol=1e-5):
             first, error = curve_departure(losses, want)
             hint = ""
+            at_default = None if rate is None else [number(v) for v in reference.probe("hello.train", **dict(kw, learning_rate=None))["losses"]]
             if np.allclose(losses, losses[0]):
                 hint = " The loss never changes: are the updates applied?"
-            elif np.allclose(losses, reference.probe("hello.train_fresh_optimizer_each_step", model=model, x=X, y=Y, steps=CURVE_STEPS), rtol=1e-3, atol=1e-5):
+            elif at_default is not None and np.allclose(losses, at_default, rtol=1e-3, atol=1e-5):
+                hint = f" Called with learning_rate={rate}, it trains at the default rate 0.1: give Adam the learning_rate argument."
+            elif np.allclose(losses, reference.probe("hello.train_fresh_optimizer_each_step", model=model, x=X, y=Y, steps=CURVE_STEPS, learning_rate=rate or 0.1), rtol=1e-3, atol=1e-5):
                 hint = " A new Adam is made for every step, which resets its moment estimates: make one optimizer in train and reuse it."
             elif first is not None and first > 0:
                 hint = " The first steps agree: check the learning rate and that one Adam optimizer is reused."
-            checks.fail(f"train: the loss curve departs from the reference's at step {first} (off by {error:.1%}).{hint}")
+            called = "" if rate is None else f" with learning_rate={rate}"
+            checks.fail(f"train{called}: the loss curve departs from the reference's at step {first} (off by {error:.1%}).{hint}")
 
 
 @pytest.mark.unit("train")
@@ -385,8 +393,8 @@ def test_predict_text_batch(student, reference):
         model = reference.probe("hello.model_spec", seed=seed, logit_scale=4.0)
         want = [text_of(row) for row in reference.probe("hello.logits", model=model, x=x)]
         got = student.probe("hello.predict_text", "predict_text", model=model, x=x)
-        if not isinstance(got, (list, tuple)) or len(got) != 3 or not all(isinstance(t, str) for t in got):
-            checks.fail(f"predict_text on a batch of 3 should return a list of 3 strings, got {checks.describe(got)}.")
+        if not isinstance(got, list) or len(got) != 3 or not all(isinstance(t, str) for t in got):
+            checks.fail(f"predict_text on a batch of 3 should return a list of 3 strings (a list, as its docstring says), got {checks.describe(got)}.")
         if list(got) != want:
             rows = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
             checks.fail(f"predict_text on a batch of 3 gave {list(got)!r}: rows {rows} are not the argmax of their logits.")
@@ -471,6 +479,10 @@ def test_sample_text_reproducible(student, reference, sampling_model, memo):
         checks.fail(f"sample_text(start='h', length=6) should return 6 characters of VOCAB, got {shown!r}.")
     if texts[0] != texts[1]:
         checks.fail(f"sample_text: the same seed gave {texts[0]!r} and then {texts[1]!r}; draw from np.random.default_rng(seed).")
+    none = student.probe("hello.sample_texts", "sample_text", model=sampling_model, start="he", length=0, temperature=1.0, seeds=[0])
+    if none != [""]:
+        shown = none[0] if isinstance(none, list) and none else none
+        checks.fail(f"sample_text(start='he', length=0) should return '' (the `length` generated characters, without `start`), got {shown!r}.")
     require_sampling_values(student, reference, sampling_model, memo, "the length and reproducibility")
 
 

@@ -39,14 +39,24 @@ def memo():
 def test_embedding_lookup(student, shape):
     """table[ids], shape ids.shape + (E,), equal to one_hot(ids) @ table"""
     rng = np.random.default_rng(11)
-    table = rng.standard_normal((6, 3))
-    ids = rng.integers(0, 6, size=shape)
-    got = checks.array(student.call("embedding_lookup", ids, table), "embedding_lookup", "the result", shape=shape + (3,))
-    want = np.eye(6)[ids] @ table
-    if not np.allclose(got, want, rtol=1e-12, atol=1e-12):
-        checks.fail(f"embedding_lookup: wrong vectors for ids of shape {shape}; vectors[s] must be table[ids[s]] (the row of the id).")
-    if got.dtype != table.dtype:
-        checks.fail(f"embedding_lookup: the result has dtype {got.dtype}; keep the table's dtype ({table.dtype}).")
+    # The second table has rows no id reaches: its vocabulary (table.shape[0]) is not ids.max() + 1.
+    for rows, top in ((6, 6), (8, 4)):
+        table = rng.standard_normal((rows, 3))
+        ids = rng.integers(0, top, size=shape)
+        if ids.size:
+            ids.flat[0] = top - 1
+        outcome = student.outcome("embedding_lookup", ids, table)
+        if top < rows and outcome.error is not None:
+            checks.fail(
+                f"embedding_lookup raised {outcome.raised} for ids that don't reach the table's last rows (a table of {rows} rows, "
+                f"ids below {top}): the vocabulary size is table.shape[0], not a size read off the ids (ids.max() + 1)."
+            )
+        got = checks.array(student.call("embedding_lookup", ids, table), "embedding_lookup", "the result", shape=shape + (3,))
+        want = np.eye(rows)[ids] @ table
+        if not np.allclose(got, want, rtol=1e-12, atol=1e-12):
+            checks.fail(f"embedding_lookup: wrong vectors for ids of shape {shape}; vectors[s] must be table[ids[s]] (the row of the id).")
+        if got.dtype != table.dtype:
+            checks.fail(f"embedding_lookup: the result has dtype {got.dtype}; keep the table's dtype ({table.dtype}).")
 
 
 # ---- input_param_counts (14 points) ---------------------------------------------------
@@ -54,8 +64,11 @@ def test_embedding_lookup(student, shape):
 
 def count_problem(got, V, E, H):
     """'' when (onehot, embedding) are V*H and V*E + E*H, else what is wrong (never the right numbers)."""
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
+    if not isinstance(got, tuple) or len(got) != 2:
         return f"input_param_counts should return a tuple of 2 counts (onehot, embedding), but it returned {checks.describe(got)}."
+    for g in got:  # counts are whole numbers: ints, as the docstring says, never floats
+        if isinstance(g, bool) or not (isinstance(g, int) or (isinstance(g, np.ndarray) and g.size == 1 and g.dtype.kind in "iu")):
+            return f"input_param_counts({V}, {E}, {H}) should return two ints, but a count is {checks.describe(g)} (a count of weights is a whole number: use integer arithmetic)."
     values = [checks.scalar(g, "input_param_counts", "a count") for g in got]
     want = (V * H, V * E + E * H)
     if values == list(want):
@@ -107,7 +120,12 @@ def check_built(student, reference, memo, V, E, H, cell, ids, projection=None):
         shapes = got.get("shapes")
         if shapes != want:
             how = checks.parameter_gap(shapes, want)
-            checks.fail(f"{call} has {how} an Embedding {V}x{E}, one {cell.upper()} of {H} units and Dense({V}). Layers: {layers}.")
+            hint = ""
+            for e, h, ignored in ((4, 8, "embed_dim and hidden_size"), (4, H, "embed_dim"), (E, 8, "hidden_size")):
+                if (e, h) != (E, H) and shapes == reference.probe("hello.kit_shapes", cell=cell, hidden=h, embed_dim=e, vocab_size=V):
+                    hint = f" Its sizes are the defaults' whatever is passed: build the layers from the {ignored} arguments."
+                    break
+            checks.fail(f"{call} has {how} an Embedding {V}x{E}, one {cell.upper()} of {H} units and Dense({V}). Layers: {layers}.{hint}")
         kit = reference.probe(
             "hello.kit_outputs", weights=weights, x=ids, cell=cell, hidden=H, embed_dim=E, vocab_size=V, projection=projection
         )
@@ -138,6 +156,7 @@ def build_ids(batch=3, time=5, V=7):
 def test_build_embedding_lm(student, reference, memo, cell):
     """ids (batch, time) -> Embedding -> one recurrent layer -> logits (batch, time, V)"""
     check_built(student, reference, memo, 7, 4, 8, cell, build_ids())
+    check_built(student, reference, memo, 6, 3, 5, cell, build_ids(V=6))  # embed_dim and hidden_size away from their defaults
 
 
 @pytest.mark.unit("build_embedding_lm")
@@ -173,6 +192,7 @@ def test_embedding_gradient_touches_only_used_rows(student, reference, memo):
 # ---- train_embedding_lm (20 points) ---------------------------------------------------
 
 CURVE_STEPS = 15
+OTHER_RATE = 0.03  # a learning rate away from train_embedding_lm's default (0.1)
 # The reference reaches "ihello" within a few steps for seeds 0-4 (Adam, lr 0.1, E=4,
 # H=8); 60 steps leave a wide margin.
 LEARN_STEPS = 60
@@ -191,9 +211,11 @@ def number(value):
 @pytest.mark.points(10)
 def test_train_embedding_lm_loss_curve(student, reference):
     """Adam at the given rate from the same weights: the loss curve matches the reference's"""
-    for seed in (0, 4):  # two starts, so that no fixed curve passes
+    # two starts, so that no fixed curve passes: the first at the default rate (learning_rate not
+    # passed), the second at another rate, so that a loop that ignores learning_rate shows
+    for seed, rate in ((0, None), (4, OTHER_RATE)):
         model = reference.probe("hello.model_spec", seed=seed, embed_dim=4)
-        kw = dict(model=model, x=X_IDS, y=Y_IDS, steps=CURVE_STEPS, unit_name="train_embedding_lm")
+        kw = dict(model=model, x=X_IDS, y=Y_IDS, steps=CURVE_STEPS, unit_name="train_embedding_lm", learning_rate=rate)
         got = student.probe("hello.train", "train_embedding_lm", **kw)
         want = [number(v) for v in reference.probe("hello.train", **kw)["losses"]]
         losses = [number(v) for v in got.get("losses", [])]
@@ -202,10 +224,15 @@ def test_train_embedding_lm_loss_curve(student, reference):
         if not np.allclose(losses, want, rtol=1e-3, atol=1e-5):
             first = next(i for i, (a, b) in enumerate(zip(losses, want)) if not np.isclose(a, b, rtol=1e-3, atol=1e-5))
             hint = " The loss never changes: apply the gradients." if np.allclose(losses, losses[0]) else ""
+            if rate is not None and not hint:
+                at_default = [number(v) for v in reference.probe("hello.train", **dict(kw, learning_rate=None))["losses"]]
+                if np.allclose(losses, at_default, rtol=1e-3, atol=1e-5):
+                    hint = f" Called with learning_rate={rate}, it trains at the default rate 0.1: give Adam the learning_rate argument."
             if first == 0 and np.isclose(losses[0], want[0] * X_IDS.size, rtol=1e-4):
                 hint = " The loss is summed over positions; take the mean."
             off = checks.band(checks.relative(losses[first], want[first]), 1e-3)
-            checks.fail(f"train_embedding_lm: the loss curve departs from the reference's at step {first} ({off}).{hint}")
+            called = "" if rate is None else f" with learning_rate={rate}"
+            checks.fail(f"train_embedding_lm{called}: the loss curve departs from the reference's at step {first} ({off}).{hint}")
 
 
 @pytest.mark.unit("train_embedding_lm")
@@ -288,7 +315,7 @@ def test_nearest_neighbors_excludes_the_token(student):
     table = np.random.default_rng(2).standard_normal((5, 3))
     for token in ("d", "b"):  # two queries, so that no fixed list passes
         got = student.call("nearest_neighbors", table, WORDS, token, 4)
-        if not isinstance(got, (list, tuple)) or len(got) != 4:
+        if not isinstance(got, list) or len(got) != 4:
             checks.fail(f"nearest_neighbors(..., k=4) should return a list of 4 tokens, got {checks.describe(got)}.")
         if token in got:
             checks.fail(f"nearest_neighbors(..., {token!r}, 4) gave {list(got)}: the token itself (similarity 1) must be left out.")

@@ -115,4 +115,12 @@ def train(model, x, y, steps=200, learning_rate=0.1):
     return losses
 ''',
     },
+    # The rate written into the optimizer: the learning_rate argument is accepted and ignored.
+    "train_ignores_learning_rate": {
+        "train": '''
+def train(model, x, y, steps=200, learning_rate=0.1):
+    opt = keras.optimizers.Adam(0.1)
+    return [train_step(model, opt, x, y) for _ in range(steps)]
+''',
+    },
 }

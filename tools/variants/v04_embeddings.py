@@ -95,4 +95,29 @@ def build_embedding_lm(vocab_size, embed_dim=4, hidden_size=8, cell="rnn"):
     },
     # The training loss summed over positions.
     "loss_summed": {"train_embedding_lm": _TRAIN.replace("REDUCE", "tf.reduce_sum")},
+    # The rate written into the optimizer: the learning_rate argument is accepted and ignored.
+    "train_ignores_learning_rate": {
+        "train_embedding_lm": _TRAIN.replace("REDUCE", "tf.reduce_mean").replace("keras.optimizers.Adam(learning_rate)", "keras.optimizers.Adam(0.1)"),
+    },
+    # The sizes written in: embed_dim and hidden_size accepted and ignored (right at their defaults).
+    "build_ignores_sizes": {
+        "build_embedding_lm": '''
+def build_embedding_lm(vocab_size, embed_dim=4, hidden_size=8, cell="rnn"):
+    kinds = dict(rnn=keras.layers.SimpleRNN, gru=keras.layers.GRU, lstm=keras.layers.LSTM)
+    if cell not in kinds:
+        raise ValueError("cell must be rnn, gru or lstm")
+    ids = keras.Input(shape=(None,), dtype="int32")
+    states = kinds[cell](8, return_sequences=True)(keras.layers.Embedding(vocab_size, 4)(ids))
+    return keras.Model(ids, keras.layers.Dense(vocab_size)(states))
+''',
+    },
+    # The vocabulary read off the ids (ids.max() + 1) instead of the table: one_hot(ids) @ table
+    # only works when the ids reach the table's last row.
+    "lookup_vocab_from_ids": {
+        "embedding_lookup": '''
+def embedding_lookup(ids, table):
+    ids = np.asarray(ids)
+    return np.eye(int(ids.max()) + 1, dtype=table.dtype)[ids] @ table
+''',
+    },
 }

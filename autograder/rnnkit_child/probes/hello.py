@@ -40,10 +40,12 @@ def train_step(namespace, model, x, y, learning_rate=0.1):
     return {"loss": _raw(loss), "loss_type": _type_name(loss), "weights": _weights(built)}
 
 
-def train(namespace, model, x, y, steps, learning_rate=0.1, unit_name="train"):
-    """The unit `train` (or `train_embedding_lm`) on the given model: the losses it returned and the trained weights."""
+def train(namespace, model, x, y, steps, learning_rate=None, unit_name="train"):
+    """The unit `train` (or `train_embedding_lm`) on the given model: the losses it returned and the
+    trained weights. learning_rate=None leaves the unit's own default."""
     built = _model(model)
-    losses = namespace[unit_name](built, np.asarray(x), np.asarray(y), steps=steps, learning_rate=learning_rate)
+    rate = {} if learning_rate is None else {"learning_rate": learning_rate}
+    losses = namespace[unit_name](built, np.asarray(x), np.asarray(y), steps=steps, **rate)
     return {"losses": [_raw(v) for v in list(losses)], "weights": _weights(built)}
 
 
