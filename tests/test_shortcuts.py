@@ -122,6 +122,8 @@ def test_01_source_check_leaves_plain_numpy_alone():
         for source in units.values():
             assert shortcuts.framework_imports(source) == []
     assert shortcuts.framework_imports('def f():\n    """Unlike TensorFlow, no autodiff here: tensorflow is not used."""\n    return 1\n') == []
+    # a framework's name as a plain string is no import (the child has none to import anyway)
+    assert shortcuts.framework_imports('NOT_USED = ("autograd", "jax", "keras")\nprint("no torch here:", "torch")\n') == []
 
 
 # ---- 02: cells written from scratch ------------------------------------------------------------

@@ -152,6 +152,16 @@ def _is_framework(module):
     return isinstance(module, str) and module.strip().partition(".")[0] in isolation.FRAMEWORKS
 
 
+# Calls that import (or find, or run code that could import) a module named by their first argument.
+_IMPORTERS = frozenset({"__import__", "import_module", "find_spec", "find_loader", "spec_from_file_location",
+                        "load_module", "exec", "eval", "compile", "run_module", "system"})
+
+
+def _callee(call):
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
 def framework_imports(source):
     """[(line, module)] of every deep-learning framework the source imports: import statements,
     __import__ / importlib.import_module / import_module with a constant (or folded) name, and
@@ -166,7 +176,7 @@ def framework_imports(source):
             found += [(node.lineno, a.name) for a in node.names if _is_framework(a.name)]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and _is_framework(node.module):
             found.append((node.lineno, node.module))
-        elif isinstance(node, ast.Call) and node.args:
+        elif isinstance(node, ast.Call) and node.args and _callee(node) in _IMPORTERS:
             name = _fold(node.args[0])
             if _is_framework(name):
                 found.append((node.lineno, name.strip()))
@@ -174,9 +184,12 @@ def framework_imports(source):
             name = _fold(node.slice)
             if _is_framework(name):
                 found.append((node.lineno, name.strip()))
-        if isinstance(node, (ast.Constant, ast.JoinedStr, ast.BinOp, ast.Subscript)) and id(node) not in docs:
+        if isinstance(node, (ast.JoinedStr, ast.BinOp, ast.Subscript)) and id(node) not in docs:
             name = _fold(node)
-            if name is not None and name.strip() in isolation.FRAMEWORKS:  # exactly a module's name, e.g. a variable holding it
+            # a module's name put together from pieces, e.g. into a variable: hiding it is the point.
+            # A plain string that is a name ("torch" in a comment-like tuple, a print) is left alone:
+            # the child has no framework, and an import of it fails there with the rule
+            if name is not None and name.strip() in isolation.FRAMEWORKS:
                 found.append((getattr(node, "lineno", 0), name.strip()))
     return sorted(set(found))
 
