@@ -345,7 +345,9 @@ def stack_run(student, reference, flags, memo, num_layers=2, T=6, with_weights=T
     key = ("stack", flags, num_layers, T, with_weights)
     if key not in memo:
         x = inputs(T)
-        kw = dict(units=U, num_layers=num_layers, return_sequences=flags[0], return_state=flags[1], x=x)
+        kw = dict(units=U, num_layers=num_layers, x=x)
+        if flags is not None:  # None: called without the flags, so stacked_rnn's own defaults apply
+            kw.update(return_sequences=flags[0], return_state=flags[1])
         if with_weights:
             kw["weights"] = stack_weights(reference, x)
         memo[key] = student.probe("cells.stacked", "stacked_rnn", **kw)
@@ -384,8 +386,8 @@ def require_stack_values(student, reference, memo, what):
 @pytest.mark.unit("stacked_rnn")
 @pytest.mark.points(4)
 def test_stacked_rnn_builds_distinct_cells(student, reference, memo):
-    """a keras.layers.RNN over num_layers new cells"""
-    got = stack_run(student, reference, (False, False), memo, num_layers=3, T=2, with_weights=False)
+    """a keras.layers.RNN over num_layers new cells, with the contract's defaults"""
+    got = stack_run(student, reference, None, memo, num_layers=3, T=2, with_weights=False)
     if not is_rnn(got):
         checks.fail("stacked_rnn: should return a keras.layers.RNN.")
     ids = got.get("cell_ids") or []
@@ -394,6 +396,10 @@ def test_stacked_rnn_builds_distinct_cells(student, reference, memo):
     if len(set(ids)) != 3:
         checks.fail("stacked_rnn: the layers share one cell object; make a new cell_class(units) for each layer.")
     stack_error(got)
+    if (got["return_sequences"], got["return_state"]) != (False, False):
+        checks.fail("stacked_rnn: called without return_sequences and return_state, the layer has "
+                    f"return_sequences={got['return_sequences']}, return_state={got['return_state']}; "
+                    "the contract's defaults are False and False.")
     require_stack_values(student, reference, memo, "the layers it is made of")
 
 

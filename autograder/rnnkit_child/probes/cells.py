@@ -120,12 +120,14 @@ def kwargs_passed(namespace, cell, units):
     return {"name": str(made.name), "dtype": str(made.weights[0].dtype) if made.weights else "no weights"}
 
 
-def stacked(namespace, units, num_layers, return_sequences, return_state, x, weights=None):
+def stacked(namespace, units, num_layers, return_sequences=None, return_state=None, x=None, weights=None):
     """What the student's stacked_rnn(keras.layers.LSTMCell, ...) returns, and what it computes:
     the class names of the layer and its cell, the ids of the cells it holds, its flags,
-    and its outputs (with the given weights)."""
+    and its outputs (with the given weights). A flag given as None is left out of the call
+    (stacked_rnn's own default)."""
     keras = _keras()
-    layer = namespace["stacked_rnn"](keras.layers.LSTMCell, units, num_layers, return_sequences=return_sequences, return_state=return_state)
+    flags = {k: v for k, v in (("return_sequences", return_sequences), ("return_state", return_state)) if v is not None}
+    layer = namespace["stacked_rnn"](keras.layers.LSTMCell, units, num_layers, **flags)
     info = {"classes": [f"{c.__module__}.{c.__qualname__}" for c in type(layer).__mro__]}
     cells = getattr(layer, "cell", None)
     inner = getattr(cells, "cells", None)
