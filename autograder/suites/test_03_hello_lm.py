@@ -351,7 +351,7 @@ def test_train_loss_curve(student, reference, spec):
             elif first is not None and first > 0:
                 hint = " The first steps agree: check the learning rate and that one Adam optimizer is reused."
             called = "" if rate is None else f" with learning_rate={rate}"
-            checks.fail(f"train{called}: the loss curve departs from the reference's at step {first} (off by {error:.1%}).{hint}")
+            checks.fail(f"train{called}: the loss curve departs from the reference's at step {first} ({checks.band(error)}).{hint}")
 
 
 @pytest.mark.unit("train")
