@@ -23,6 +23,8 @@ and weight counts and makes their predictions on the evaluation windows (which n
 enter the student's child), and the MSEs and comparisons are made here.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -37,6 +39,7 @@ WINDOW, SPLIT, N_TEST = 20, 500, 100
 SERIES_LEN = SPLIT - WINDOW + N_TEST * (WINDOW + 1)
 SERIES = np.sin(0.1 * np.arange(SERIES_LEN)) + 0.1 * np.random.default_rng(7).standard_normal(SERIES_LEN)
 EPOCHS, LEARNING_RATE, SEED = 10, 0.01, 0
+BATCH_CHECK_WINDOWS = (440, 450)  # ceil(n / 32) = 14, 15; batches of 31 give 15 for 440, of 33 give 14 for 450
 
 
 def windows(series, window):
@@ -426,14 +429,23 @@ def test_train_forecaster_losses_are_mse(student_run):
 @pytest.mark.unit("train_forecaster")
 @pytest.mark.points(5)
 def test_train_forecaster_uses_learning_rate(student, student_run, kit_start):
-    """learning_rate=0 leaves the weights where they were (while the budgeted run trains them)"""
+    """learning_rate=0 leaves the weights where they were (while the budgeted run trains them); updates come in mini-batches of 32"""
     require_training(student_run)
-    change = weight_change(kit_training(student, kit_start, epochs=2, learning_rate=0.0), kit_start)
-    if change != 0.0:
-        checks.fail(
-            f"train_forecaster(..., learning_rate=0.0) still moved the weights (by up to {change:.2e}): "
-            "give the optimiser the learning rate, keras.optimizers.Adam(learning_rate=learning_rate); the string 'adam' uses 0.001."
-        )
+    # one epoch at learning_rate=0 on each of BATCH_CHECK_WINDOWS windows: batches of 32 give 14 and 15 updates, of 31 or 33 not both
+    for n in BATCH_CHECK_WINDOWS:
+        still = kit_training(student, kit_start, epochs=1, learning_rate=0.0, x=X_TRAIN[:n], y=Y_TRAIN[:n])
+        change = weight_change(still, kit_start)
+        if change != 0.0:
+            checks.fail(
+                f"train_forecaster(..., learning_rate=0.0) still moved the weights (by up to {change:.2e}): "
+                "give the optimiser the learning rate, keras.optimizers.Adam(learning_rate=learning_rate); the string 'adam' uses 0.001."
+            )
+        steps = [k for k in still.get("optimizer_steps") or [] if isinstance(k, int) and k > 0]
+        if steps and math.ceil(n / 32) not in steps:  # an optimizer kept out of the probe's reach can't be counted
+            checks.fail(
+                f"train_forecaster(..., epochs=1) on {n} windows made {max(steps)} optimizer updates; mini-batches of 32 make "
+                f"{math.ceil(n / 32)}: fit(..., batch_size=32), or 32 windows per step of your own loop."
+            )
 
 
 @pytest.mark.unit("train_forecaster")

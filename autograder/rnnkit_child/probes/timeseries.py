@@ -62,11 +62,25 @@ def signature_defaults(namespace, unit_name):
 def train_given_model(namespace, model, x, y, epochs, learning_rate, seed):
     """Student's train_forecaster on the given model ({"json", "weights"}): what it returned
     ("losses") and the weights it left the model with ("weights")."""
+    import gc
+
     keras = _keras()
     built = _model(model)
+
+    def optimizers():
+        return [o for o in gc.get_objects() if isinstance(o, keras.optimizers.Optimizer)]
+
+    known = {id(o) for o in optimizers()}
     keras.utils.set_random_seed(seed)
     losses = namespace["train_forecaster"](built, np.asarray(x, np.float32), np.asarray(y, np.float32), epochs=epochs, learning_rate=learning_rate)
-    return {"losses": _numbers(losses), "weights": [np.asarray(w) for w in built.get_weights()]}
+    steps = []  # how many updates each optimizer made during the call applied (the batch size shows in it)
+    for o in optimizers():
+        if id(o) not in known:
+            try:
+                steps.append(int(o.iterations.numpy()))
+            except Exception:
+                pass
+    return {"losses": _numbers(losses), "weights": [np.asarray(w) for w in built.get_weights()], "optimizer_steps": steps}
 
 
 def known_model(coefficients):
