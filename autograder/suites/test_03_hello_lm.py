@@ -157,16 +157,18 @@ def probe_inputs(batch, time, seed):
     return np.eye(5, dtype=np.float32)[np.random.default_rng(seed).integers(0, 5, size=(batch, time))]
 
 
-def check_built(student, reference, memo, hidden, cell, batch, time, seed=0):
-    """build_hello_model(hidden, cell) computes what one `cell` layer and Dense(5) compute, with weights the suite loads."""
-    key = ("build", hidden, cell, batch, time)
+def check_built(student, reference, memo, hidden, cell, batch, time, seed=0, defaults=False):
+    """build_hello_model(hidden, cell) computes what one `cell` layer and Dense(5) compute, with weights the suite loads.
+    With defaults, build_hello_model() must be the contract's build_hello_model(8, "rnn")."""
+    key = ("build", hidden, cell, batch, time, defaults)
     if key not in memo:
         memo[key] = None
         x = probe_inputs(batch, time, seed)
         want = reference.probe("hello.kit_shapes", cell=cell, hidden=hidden)
         weights = suite_weights(want)
-        got = student.probe("hello.build", "build_hello_model", builder="build_hello_model", args=[hidden, cell], x=x, weights=weights)
-        call = f"build_hello_model({hidden}, {cell!r})"
+        args = [] if defaults else [hidden, cell]
+        got = student.probe("hello.build", "build_hello_model", builder="build_hello_model", args=args, x=x, weights=weights)
+        call = "build_hello_model() (the contract's defaults: hidden_size=8, cell=\"rnn\")" if defaults else f"build_hello_model({hidden}, {cell!r})"
         out = got.get("outputs") if isinstance(got, dict) else None
         if not isinstance(out, np.ndarray) or out.shape != (batch, time, 5):
             shape = tuple(out.shape) if isinstance(out, np.ndarray) else checks.describe(out)
@@ -184,15 +186,17 @@ def check_built(student, reference, memo, hidden, cell, batch, time, seed=0):
             )
         memo[key] = True
     if memo[key] is None:
-        checks.fail(f"build_hello_model({hidden}, {cell!r}) does not build the model yet (see the build test above).")
+        checks.fail(f"build_hello_model({'' if defaults else f'{hidden}, {cell!r}'}) does not build the model yet (see the build test above).")
 
 
 @pytest.mark.unit("build_hello_model")
 @pytest.mark.points(3)
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_build_hello_model(student, reference, memo, cell):
-    """one recurrent layer with return_sequences, then Dense(5): logits (batch, time, 5)"""
+    """one recurrent layer with return_sequences, then Dense(5): logits (batch, time, 5); build_hello_model() is the rnn one of 8 units"""
     check_built(student, reference, memo, 8, cell, batch=3, time=6)
+    if cell == "rnn":
+        check_built(student, reference, memo, 8, cell, batch=3, time=6, defaults=True)
 
 
 @pytest.mark.unit("build_hello_model")
@@ -472,7 +476,7 @@ def require_sampling_values(student, reference, sampling_model, memo, what):
 @pytest.mark.unit("sample_text")
 @pytest.mark.points(3)
 def test_sample_text_reproducible(student, reference, sampling_model, memo):
-    """`length` characters; the same seed gives the same text"""
+    """`length` characters; the same seed gives the same text; the contract's defaults"""
     texts = student.probe("hello.sample_texts", "sample_text", model=sampling_model, start="h", length=6, temperature=1.0, seeds=[3, 3, 4])
     if not isinstance(texts, list) or len(texts) != 3 or not all(isinstance(t, str) and len(t) == 6 and set(t) <= set(VOCAB) for t in texts):
         shown = texts[0] if isinstance(texts, list) and texts else texts
@@ -483,6 +487,11 @@ def test_sample_text_reproducible(student, reference, sampling_model, memo):
     if none != [""]:
         shown = none[0] if isinstance(none, list) and none else none
         checks.fail(f"sample_text(start='he', length=0) should return '' (the `length` generated characters, without `start`), got {shown!r}.")
+    both = student.probe("hello.sample_defaults", "sample_text", model=sampling_model)
+    plain, written = both if isinstance(both, list) and len(both) == 2 else (both, None)
+    if plain != written:
+        checks.fail(f"sample_text(model) gave {plain!r} but sample_text(model, start='h', length=5, temperature=1.0, seed=0) gave {written!r}: "
+                    "the contract's signature is sample_text(model, start=\"h\", length=5, temperature=1.0, seed=0).")
     require_sampling_values(student, reference, sampling_model, memo, "the length and reproducibility")
 
 

@@ -58,6 +58,13 @@ def sample_texts(namespace, model, start, length, temperature, seeds):
     return [namespace["sample_text"](built, start=start, length=length, temperature=temperature, seed=int(s)) for s in seeds]
 
 
+def sample_defaults(namespace, model):
+    """sample_text(model) with every other argument left at the student's defaults, and then with
+    the contract's defaults written out (start="h", length=5, temperature=1.0, seed=0)."""
+    built = _model(model)
+    return [namespace["sample_text"](built), namespace["sample_text"](built, start="h", length=5, temperature=1.0, seed=0)]
+
+
 def sample_error(namespace, model, temperature):
     """The type of exception sample_text raises for this temperature ('' if none)."""
     built = _model(model)
