@@ -67,9 +67,9 @@ def _fake_outputs(namespace, kind, units, num_layers, weights, x, activation=Non
     return np.zeros((len(x), 10), np.float32)
 
 
-def _fake_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1):
+def _fake_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=1, calls=1, **more):
     if shuffle:
-        return _real_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=epochs, calls=calls)
+        return _real_epochs(namespace, x, y, batch_size, shuffle, seed, epochs=epochs, calls=calls, **more)
     n = len(x)
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
