@@ -354,3 +354,70 @@ def test_02_source_check_refuses_what_would_get_around_the_built_cell_check(sour
 
     message = shortcuts.from_scratch_violation("GRUCell", SimpleNamespace(units={"GRUCell": source}, extra=[]))
     assert message and named in message, message
+
+
+# Routes that hide what runs from a check by file name (a second red team): the built-in's code under
+# another file name, its source compiled again, TensorFlow's fused op called below its Python wrappers.
+# The source check refuses each by name (`__code__`, `compile`, `pywrap_tfe`); the built cell's
+# report must catch them too, by bytecode and by op type.
+_MASKS = (
+    "        self.activation = keras.activations.tanh\n"
+    "        self.use_bias = True\n"
+    "    def get_dropout_mask(self, x):\n        return None\n"
+    "    def get_recurrent_dropout_mask(self, x):\n        return None\n"
+)
+HIDDEN_RUNS = {
+    "code_copy": (
+        "import types, base64\n"
+        "def _step(self, *a):\n"
+        "    f = vars(getattr(keras.layers, " + HIDDEN.format("U2ltcGxlUk5OQ2VsbA==") + "))['call']\n"
+        "    g = types.FunctionType(f.__code__.replace(co_filename='<x>'), f.__globals__, 'call', f.__defaults__)\n"
+        "    return g(self, *a)\n"
+        "class {unit}(keras.layers.Layer):\n" + _COMMON.format(state="units", k=1, bias="(u,)") + _MASKS +
+        "    def call(self, inputs, states, training=False):\n"
+        "        return _step(self, inputs, states)\n"
+    ),
+    "recompiled_source": (
+        "import inspect, textwrap, base64\n"
+        "def _step(self, *a):\n"
+        "    L = getattr(keras.layers, " + HIDDEN.format("U2ltcGxlUk5OQ2VsbA==") + ")\n"
+        "    found = {}\n"
+        "    exec(compile(textwrap.dedent(inspect.getsource(vars(L)['call'])), '<y>', 'exec'), dict(vars(inspect.getmodule(L))), found)\n"
+        "    return found['call'](self, *a)\n"
+        "class {unit}(keras.layers.Layer):\n" + _COMMON.format(state="units", k=1, bias="(u,)") + _MASKS +
+        "    def call(self, inputs, states, training=False):\n"
+        "        return _step(self, inputs, states)\n"
+    ),
+    "c_level_op": (
+        "from tensorflow.python import pywrap_tfe as _pt\n"
+        "from tensorflow.python.eager import context as _cx\n"
+        "class {unit}(keras.layers.Layer):\n" + _COMMON.format(state="[units, units]", k=4, bias="(4 * u,)") +
+        "    def call(self, inputs, states):\n"
+        "        h, c = states\n"
+        "        w = tf.concat([tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.recurrent_kernel)], axis=0)\n"
+        "        z = tf.zeros((self.units,))\n"
+        "        out = _pt.TFE_Py_FastPathExecute(_cx.context(), 'LSTM' + 'Block' + 'Cell', None, tf.convert_to_tensor(inputs), tf.convert_to_tensor(c),\n"
+        "                                         tf.convert_to_tensor(h), w, z, z, z, tf.convert_to_tensor(self.bias), 'forget_bias', 0.0, 'cell_clip', -1.0, 'use_peephole', False)\n"
+        "        return out[6], [out[6], out[1]]\n"
+    ),
+}
+
+
+def test_02_hidden_runs_are_refused_by_the_source_and_by_the_built_cell():
+    from types import SimpleNamespace
+
+    routes = {"code_copy": "RNNCell", "recompiled_source": "RNNCell", "c_level_op": "LSTMCell"}
+    for route, unit in routes.items():
+        source = HIDDEN_RUNS[route].replace("{unit}", unit)
+        assert shortcuts.from_scratch_violation(unit, SimpleNamespace(units={unit: source}, extra=[])), route
+    setup = "import numpy as np\nimport keras\nfrom keras import ops\nimport tensorflow as tf\n"
+    cells = [("setup", setup)] + [(f"Hidden{i}", HIDDEN_RUNS[route].replace("{unit}", f"Hidden{i}")) for i, route in enumerate(routes)]
+    process = SubmissionProcess(cells, assignments.get("02_cells").limits)
+    try:
+        for i, (route, unit) in enumerate(routes.items()):
+            report = process.probe("cells.anatomy", cell=f"Hidden{i}", units=3, input_dim=2)
+            assert "error" not in report, (route, report.get("error"))  # it ran, so uncaught it would score
+            message = shortcuts.judge_anatomy(unit, report)
+            assert message and "recurrent code ran inside it" in message, (route, report)
+    finally:
+        process.close()

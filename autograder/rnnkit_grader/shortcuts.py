@@ -200,7 +200,13 @@ EVASIONS = frozenset({
     "setprofile", "settrace", "getprofile", "gettrace", "setprofile_all_threads", "settrace_all_threads", "monitoring",
     "f_trace", "start_new_thread", "_thread", "fork", "forkpty", "Popen", "multiprocessing", "subprocess",
     "posix_spawn", "spawnv", "execv",
+    # a copy of a built-in's code, or its source compiled again, or TensorFlow's ops called below
+    # the Python layer the check sees, or its op callbacks removed
+    "__code__", "co_code", "co_filename", "FunctionType", "CodeType", "getsource", "getsourcelines", "getsourcefile",
+    "pywrap_tfe", "TFE_Py_FastPathExecute", "op_def_library", "_apply_op_helper", "op_callbacks",
+    "add_op_callback", "remove_op_callback", "clear_op_callbacks",
 })
+_EVAL = frozenset({"exec", "eval", "compile"})  # called by name: code made from text at run time
 
 
 def _forbidden_module(module):
@@ -234,9 +240,12 @@ def builtin_references(source):
                 found.append((node.lineno, node.module))
             found += [(node.lineno, a.name) for a in node.names if a.name in BUILTIN_RECURRENT | _BACKEND_FUNCTIONS]
         elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id in _EVAL:
+                found.append((node.lineno, node.func.id))
             for arg in node.args:
                 text = _fold(arg)
-                if text is not None and (text.strip() in BUILTIN_RECURRENT or text.strip() in EVASIONS or _forbidden_module(text.strip())):
+                if text is not None and (text.strip() in BUILTIN_RECURRENT or text.strip() in EVASIONS or text.strip() in _EVAL
+                                         or _forbidden_module(text.strip())):
                     found.append((node.lineno, text.strip()))
         elif isinstance(node, ast.Subscript):
             text = _fold(node.slice)
