@@ -417,11 +417,6 @@ def sampling_model(reference):
     return reference.probe("hello.model_spec", seed=7, logit_scale=3.0)
 
 
-def softmax(z):
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 def greedy_problem(student, reference, sampling_model, memo):
     """'' when sampling at temperature 0.01 equals greedy generation, else what is wrong."""
     if "greedy" not in memo:
@@ -451,7 +446,7 @@ def distribution(student, reference, sampling_model, temperature, memo):
         if not isinstance(texts, list) or len(texts) != SAMPLES:
             checks.fail(f"sample_text: {SAMPLES} calls gave {checks.describe(texts)}.")
         counts = np.array([sum(t == c for t in texts) for c in VOCAB], dtype=np.float64)
-        expected = softmax(logits / temperature) * SAMPLES
+        expected = checks.softmax(logits / temperature) * SAMPLES  # of all SAMPLES draws, also those that were no character of VOCAB
         memo[key] = (float(np.sum((counts - expected) ** 2 / expected)), counts, logits)
     if memo[key] is None:
         checks.fail(f"sample_text failed at temperature {temperature} (see the distribution test).")
@@ -511,7 +506,7 @@ def test_sample_text_distribution(student, reference, sampling_model, memo, temp
     """the first sampled character follows softmax(logits / temperature) (chi-square, false failure below 1e-6)"""
     chi2, counts, logits = distribution(student, reference, sampling_model, temperature, memo)
     if chi2 > CHI2_CRITICAL:
-        plain = softmax(logits) * SAMPLES
+        plain = checks.softmax(logits) * SAMPLES
         hint = ""
         if temperature != 1.0 and np.sum((counts - plain) ** 2 / plain) < CHI2_CRITICAL:
             hint = " The samples ignore the temperature: divide the logits by it before the softmax (dividing probabilities and renormalising changes nothing)."
