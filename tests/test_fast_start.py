@@ -32,3 +32,21 @@ def test_a_shared_cache_serves_another_batch(tmp_path, monkeypatch):
     first = grade_notebook(assignment.solution, A, reference=Reference(assignment, cache_dir=tmp_path / "batch1"))
     second = grade_notebook(assignment.solution, A, reference=Reference(assignment, cache_dir=tmp_path / "batch2"))
     assert first.reference_started and not second.reference_started and second.score == first.score == first.max_score
+
+
+def test_no_template_while_the_environment_lives_under_tmp(monkeypatch):
+    """Each forked child gets a fresh /tmp, which would hide an interpreter or kit installed there
+    (a fresh clone under /tmp graded every notebook 0): the plain start is used instead."""
+    from pathlib import Path
+
+    from rnnkit_grader import isolation, sandbox
+
+    monkeypatch.delenv(sandbox.TEMPLATE_ENV, raising=False)
+    monkeypatch.setattr(isolation, "python_paths", lambda: [Path("/usr/lib/python3"), Path("/work/x/.venv")])
+    monkeypatch.setattr(isolation, "kit_packages", lambda role: {"rnnkit": Path("/work/x/rnnkit")})
+    assert sandbox.templates_enabled()
+    monkeypatch.setattr(isolation, "python_paths", lambda: [Path("/tmp/tmp.abc/.venv")])
+    assert not sandbox.templates_enabled()
+    monkeypatch.setattr(isolation, "python_paths", lambda: [Path("/work/x/.venv")])
+    monkeypatch.setattr(isolation, "kit_packages", lambda role: {"rnnkit": Path("/tmp/tmp.abc/rnnkit")})
+    assert not sandbox.templates_enabled()

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 from rnnkit_child import codec
 from rnnkit_grader import isolation
@@ -145,7 +146,14 @@ TEMPLATE_ENV = "RNNKIT_CHILD_TEMPLATE"
 
 
 def templates_enabled():
-    return os.environ.get(TEMPLATE_ENV, "1").strip() != "0"
+    """Whether children are forked from a template: not with RNNKIT_CHILD_TEMPLATE=0, and not while
+    the interpreter or the kit lives under /tmp (each fork gets a fresh /tmp, which would hide them;
+    the plain start binds them over its private /tmp)."""
+    if os.environ.get(TEMPLATE_ENV, "1").strip() == "0":
+        return False
+    tmp = Path("/tmp").resolve()
+    roots = [*isolation.python_paths(), *isolation.kit_packages("student").values()]
+    return not any(Path(r).resolve() == tmp or tmp in Path(r).resolve().parents for r in roots)
 
 
 class TemplateError(Exception):
