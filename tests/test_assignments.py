@@ -37,6 +37,8 @@ def test_every_part_reads_the_records():
 
 SUITE = '''
 import pytest
+from rnnkit_child.probes import hello, mnist
+from rnnkit_grader.reference import mnist as mnist_kit
 
 FLOOR = 0.5  # a calibrated bound that no kit test re-checks
 
@@ -45,9 +47,10 @@ FLOOR = 0.5  # a calibrated bound that no kit test re-checks
 @pytest.mark.points(90)
 def test_step(student):
     """rnn_step runs"""
-    student.probe("hello.no_such_probe", "rnn_step")
-    student.probe("mnist.model_outputs", "rnn_step")  # a child probe of a module the record does not name
-    student.probe("mnist.kit_outputs", "rnn_step")  # reference-only: the student's child has no such probe
+    student.probe(hello.no_such_probe, unit="rnn_step")
+    student.probe(mnist.model_outputs, unit="rnn_step")  # a child probe of a module the record does not name
+    student.probe(mnist_kit.kit_outputs, unit="rnn_step")  # reference-only: the student's child has no such probe
+    student.probe("hello.train", unit="rnn_step")  # by name, not by reference
 '''
 
 
@@ -82,7 +85,9 @@ def test_check_assignment_lists_what_a_new_assignment_lacks(tmp_path, monkeypatc
         "student.probe('hello.no_such_probe') names no function of rnnkit_child/probes/hello.py",
         "calls rnnkit_child/probes/mnist.py, which the record's probes ('nowhere',) do not name",
         "student.probe('mnist.kit_outputs') names no function of rnnkit_child/probes/mnist.py (it is reference-only",
-        "calibration: the suite declares FLOOR but the record names no kit test",
+        "gives probe 'hello.train' by name: pass the function",
+        "calibration: the suite declares FLOOR but the record does not say how they were calibrated",
+        "calibration: the suite declares FLOOR but defines no calibrate(reference)",
         "examples: examples/submissions/09_new/blank.ipynb is missing",
         "examples: 1 typical mistake(s)",
         "examples: one_mistake.ipynb has no recorded score",
@@ -94,6 +99,28 @@ def test_check_assignment_lists_what_a_new_assignment_lacks(tmp_path, monkeypatc
     out = capsys.readouterr().out
     assert out.startswith("09_new: ") and "thing(s) missing" in out and "  - suite: its tests total 90 points" in out
     assert cli.main(["check-assignment", "10_unknown"]) == 2
+
+
+def test_check_assignment_wants_each_declared_bound_re_measured():
+    """A calibrate(reference) that leaves a declared bound out, or a record naming a calibration its suite
+    does not declare, is reported; a suite whose calibrate names every bound passes."""
+    import ast
+
+    suite = ast.parse(
+        "FLOOR = 0.5\nCALIBRATED_MEAN = 0.6\n"
+        "def calibrate(reference):\n    return [checks.Calibration(('FLOOR',), 'x', 0.7, holds=0.7 >= FLOOR)]\n"
+    )
+    calibrated = assignments.Assignment("09_new", "x", calibration="the reference, seeds 0 to 4")
+    problems = []
+    readiness._check_calibration(calibrated, suite, problems)
+    assert problems == ["calibration: the suite's calibrate() does not re-check CALIBRATED_MEAN"]
+    problems = []
+    readiness._check_calibration(calibrated, ast.parse("SEED = 0\n"), problems)
+    assert problems and "declares no bound" in problems[0]
+    complete = ast.parse("FLOOR = 0.5\ndef calibrate(reference):\n    return [Calibration(('FLOOR',), 'x', 1.0, holds=True)]\n")
+    problems = []
+    readiness._check_calibration(calibrated, complete, problems)
+    assert problems == []
 
 
 def test_author_runs_test_cells_release_and_examples_in_order(monkeypatch, capsys):
@@ -120,9 +147,9 @@ def test_author_runs_test_cells_release_and_examples_in_order(monkeypatch, capsy
 
 
 def test_a_probe_is_called_by_reference_to_its_function_on_both_parties():
-    """student.probe(fn, unit) and reference.probe(fn) send the same request as the name "module.fn";
-    a reference-only probe is refused on the student's side, and a child probe whose name the
-    reference child would resolve to another function is refused on the reference's."""
+    """student.probe(fn, unit=...) and reference.probe(fn) send the same request "module.fn"; a name
+    given as a string is refused, a reference-only probe is refused on the student's side, and a child
+    probe whose name the reference child would resolve to another function is refused on the reference's."""
     from rnnkit_child.probes import cells, hello
     from rnnkit_grader.isolate import probe_name
     from rnnkit_grader.reference import cells as reference_cells
@@ -138,6 +165,8 @@ def test_a_probe_is_called_by_reference_to_its_function_on_both_parties():
         probe_name(cells.layout)
     with pytest.raises(GraderBug, match="not a probe"):
         probe_name(json.dumps)
+    with pytest.raises(GraderBug, match="given by name: pass the function"):
+        probe_name("hello.train")
 
 
 def test_check_assignment_reads_probes_given_by_reference():
@@ -148,10 +177,10 @@ def test_check_assignment_reads_probes_given_by_reference():
         "from rnnkit_child.probes.cells import layout\n"
         "from rnnkit_grader.reference import numeric as num\n"
         "def test_x(student, reference):\n"
-        "    student.probe(hello.train, 'train')\n"
-        "    student.probe(layout, 'c')\n"
-        "    reference.probe(num.central_differences, unit='x')\n"
-        "    student.probe(hello.nothing_here, 'train')\n"
+        "    student.probe(hello.train, unit='train')\n"
+        "    student.probe(layout, unit='c')\n"
+        "    reference.probe(num.central_differences, forward='x')\n"
+        "    student.probe(hello.nothing_here, unit='train')\n"
     )
     assert readiness.probe_calls(suite) == [
         ("student", "hello.train", 5, "rnnkit_child.probes"),

@@ -47,3 +47,22 @@ def test_first_departure():
     assert checks.first_departure([1.0, 0.9, 0.8, 0.7], reference, rtol=1e-3, atol=1e-5) is None
     assert checks.first_departure([1.0, 0.9, 0.85, 0.7], reference, rtol=1e-3, atol=1e-5) == 2
     assert checks.first_departure([1.0005, 0.9, 0.8, 0.6], reference, rtol=1e-3, atol=1e-5) == 3
+
+
+def test_first_departure_symmetric_measures_against_the_larger_point():
+    # 2.0 against 1.0 with rtol 0.6: within 0.6 of the larger point (math.isclose: 1 <= 1.2),
+    # not within 0.6 of the reference's point (np.isclose: 1 > 0.6)
+    assert checks.first_departure([1.0, 2.0], [1.0, 1.0], rtol=0.6, atol=0.0, symmetric=True) is None
+    assert checks.first_departure([1.0, 2.0], [1.0, 1.0], rtol=0.6, atol=0.0) == 1
+    assert checks.first_departure([1.0, 1.00105], [1.0, 1.0], rtol=1e-3, atol=1e-5, symmetric=True) == 1
+
+
+def test_agree_needs_the_shape_and_the_values():
+    a = np.array([1.0, 2.0])
+    assert checks.agree(a, [1.0, 2.0 + 1e-7], rtol=1e-6, atol=0)
+    assert not checks.agree(a, [1.0, 2.1], rtol=1e-6, atol=0)
+    assert not checks.agree(a.reshape(2, 1), [1.0, 2.0], rtol=1e-6, atol=0)  # same values, another shape
+    assert checks.agree([1.0, 2.0], a, rtol=1e-6, atol=0) and not checks.agree([1.0, 2.0], a, 1e-6, 0, arrays_only=True)
+    assert not checks.agree(object(), a, rtol=1e-6, atol=0)  # not numbers: no agreement, no error
+    assert checks.all_agree([a, a], [a, a], 1e-6, 0) and not checks.all_agree([a], [a, a], 1e-6, 0)
+    assert not checks.all_agree((a, a), [a, a], 1e-6, 0)  # a tuple where a list of arrays belongs

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from rnnkit_grader import assignments  # noqa: E402
 from rnnkit_grader.isolate import Reference  # noqa: E402
+from rnnkit_child.probes import mnist as probes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,7 @@ def run(reference, suite, variant, seeds, activation=None):
     config, weights = suite.run_model(reference, activation)
     for seed in seeds:
         t0 = time.perf_counter()
-        got = reference.probe("mnist.training_run", config=config, weights=weights, **suite.run_kwargs(variant, seed))
+        got = reference.probe(probes.training_run, config=config, weights=weights, **suite.run_kwargs(variant, seed))
         if "unit_error" in got:
             raise SystemExit(f"the reference's training run failed: {got['unit_error']}")
         acc = suite.measured_accuracy(reference, config, got["weights"], variant)

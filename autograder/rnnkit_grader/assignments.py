@@ -3,8 +3,9 @@
 An `Assignment` says what the assignment is (id, title: the README's table), where its
 pieces live (solution, release, suite, examples: derived from the id), which child-side
 probe modules its suite calls (rnnkit_child/probes/<name>.py), the limits its grading
-runs under, the data its grading uses, and which kit tests re-check the bounds its
-suite calibrated. `rnnkit check-assignment ID` (rnnkit_grader/readiness.py) lists what
+runs under, the data its grading uses, and how the bounds its suite calibrated on the
+reference were set (the suite's `calibrate(reference)` re-measures them, and
+tests/test_calibration.py re-checks every record that has one). `rnnkit check-assignment ID` (rnnkit_grader/readiness.py) lists what
 an assignment is missing; docs/adding-an-assignment.md walks through adding one.
 """
 
@@ -45,7 +46,7 @@ class Assignment:
     probes: tuple = ()  # the child-side probe modules its suite calls (rnnkit_child/probes/<name>.py)
     limit_overrides: dict = dataclasses.field(default_factory=lambda: dict(_TENSORFLOW), compare=False)  # over Limits()
     data: str = ""  # the data its grading uses, and where the variant is chosen
-    calibration: tuple = ()  # kit tests (paths from ROOT) that re-check the bounds its suite calibrated
+    calibration: str = ""  # how its suite's bounds were calibrated on the reference ("": it declares none)
     status: str = "ready"
 
     @property
@@ -90,21 +91,22 @@ RECORDS = (
         "05_mnist", "MNIST read row by row", probes=("mnist",),
         data="MNIST through rnnkit.mnist.load_variant: the shipped sample (default) or the full set "
              "(RNNKIT_GRADE_MNIST=full)",
-        calibration=("tests/test_mnist_floor.py",),
+        calibration="the reference over 8 shuffle seeds on the offline sample (tools/calibrate_mnist.py)",
     ),
     Assignment(
         "06_char_rnn", "a character-level language model with truncated BPTT", probes=("charlm",),
         data="the default corpus of rnnkit.text (Python's own documentation text)",
-        calibration=("tests/test_thresholds.py",),
+        calibration="the reference under the suite's BUDGET, seeds 0 to 2",
     ),
     Assignment(
         "07_time_series", "forecasting a noisy sine", probes=("timeseries",),
-        data="a noisy sine the suite generates (fixed seed)", calibration=("tests/test_thresholds.py",),
+        data="a noisy sine the suite generates (fixed seed)",
+        calibration="the reference under the suite's budget from the kit's start, shuffle seeds 0 to 4",
     ),
     Assignment(
         "08_seq2seq", "an encoder-decoder that learns to reverse digit strings: teacher forcing, greedy decoding",
         probes=("seq2seq",), data="digit strings from rnnkit.seq2seq_data.make_reversal_data",
-        calibration=("tests/test_seq2seq.py",),
+        calibration="the reference under the suite's budget, seeds 0 to 4",
     ),
 )
 BY_ID = {a.id: a for a in RECORDS}

@@ -5,6 +5,8 @@ a lying object can't reach it: values are Opaque, NumPy arrays of numbers, or JS
 scalars, and each check validates type, shape, dtype and finiteness before comparing.
 """
 
+import dataclasses
+
 import numpy as np
 
 from rnnkit_child.codec import Opaque
@@ -172,9 +174,62 @@ def chi_square_critical(df, false_failure):
     return hi
 
 
-def first_departure(curve, reference, rtol, atol):
-    """Index of the first point where `curve` departs from `reference` (np.isclose with rtol, atol), or None."""
+def first_departure(curve, reference, rtol, atol, symmetric=False):
+    """Index of the first point where `curve` departs from `reference`, or None: np.isclose with
+    rtol, atol (the tolerance relative to the reference's point), or with symmetric=True math.isclose
+    (relative to the larger of the two points, rel_tol=rtol, abs_tol=atol)."""
+    import math
+
     for i, (a, b) in enumerate(zip(curve, reference)):
-        if not np.isclose(a, b, rtol=rtol, atol=atol):
+        if not (math.isclose(a, b, rel_tol=rtol, abs_tol=atol) if symmetric else np.isclose(a, b, rtol=rtol, atol=atol)):
             return i
     return None
+
+
+def agree(actual, expected, rtol, atol, arrays_only=False):
+    """True when `actual` has the shape of `expected` and np.allclose(actual, expected, rtol, atol), in
+    float64 (a quiet check, for choosing feedback). With arrays_only, only a NumPy array agrees: a
+    list or a number the student returned where an array belongs does not."""
+    if arrays_only and not isinstance(actual, np.ndarray):
+        return False
+    try:
+        a, b = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def all_agree(actuals, expected, rtol, atol, arrays_only=False):
+    """True when `actuals` is a list of as many items as `expected`, each agreeing with its own."""
+    return (isinstance(actuals, list) and len(actuals) == len(expected)
+            and all(agree(a, b, rtol, atol, arrays_only) for a, b in zip(actuals, expected)))
+
+
+# ---- calibration ---------------------------------------------------------------------------------
+#
+# A suite that declares a bound calibrated on its reference (a floor, a limit, the figure it was set
+# from: readiness.BOUND_NAME) defines `calibrate(reference)`, which re-measures each figure on the
+# reference exactly as the grader measures a submission and returns Calibration records; one kit
+# test (tests/test_calibration.py) re-checks them for every such suite.
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """One figure behind a suite's bound, re-measured on the reference."""
+
+    names: tuple  # the suite's module-level names this re-checks ("PPL_BOUND", "CALIBRATED_PPL")
+    what: str  # the figure, in words ("the reference's validation perplexity under BUDGET")
+    measured: float  # its value now
+    holds: bool  # the reference is on the passing side of the bound, with any margin the suite needs
+    failure: str = ""  # why it does not hold, when it does not
+    calibrated: float = None  # its value when the bound was set (None: no drift check)
+    drift: float = None  # how far `measured` may move from `calibrated` before the bound is recalibrated
+    recalibrate: str = "recalibrate and update the figures next to the bound"
+
+    def problems(self):
+        """What is wrong with this figure, as sentences ([] when the bound still holds)."""
+        found = [] if self.holds else [f"{self.what} is {self.measured:.4g}: {self.failure or 'the bound no longer holds'}; {self.recalibrate}"]
+        if self.calibrated is not None and not abs(self.measured - self.calibrated) <= self.drift:
+            found.append(f"{self.what} moved: {self.measured:.4g} now, {self.calibrated} when calibrated (drift allowed "
+                         f"{self.drift:.3g}); {self.recalibrate}")
+        return found

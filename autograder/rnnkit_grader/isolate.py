@@ -71,11 +71,15 @@ class Student:
             return GradingFailure(self.timed_out[unit])
         return GradingFailure(f"{unit}: {exc}")
 
-    def probe(self, name, unit, timeout=None, **kwargs):
-        """Run the kit's probe in the child; `unit` names what it exercises. The probe is the function
-        itself (`from rnnkit_child.probes import hello` ... `student.probe(hello.train, "train")`) or
-        its name "module.function"; a reference-only probe (rnnkit_grader.reference) is refused here."""
-        name = probe_name(name, student=True)
+    def probe(self, probe, *, unit=None, timeout=None, **kwargs):
+        """Run the kit's probe in the submission's child: `probe` is the function itself (`from
+        rnnkit_child.probes import hello as probes` ... `student.probe(probes.train, unit="train", ...)`),
+        `unit` the student's unit it exercises (named in every failure), the other keywords its
+        arguments. The reference party takes the same call (`reference.probe(probes.train, ...)`)."""
+        if unit is None:
+            raise GraderBug(f"student.probe({probe_label(probe)}) names no unit: a probe on the student's side says "
+                            "which unit it exercises (unit=...)")
+        name = probe_name(probe, student=True)
         self._require(unit)
         try:
             return self.process.probe(name, timeout=timeout, **kwargs)
@@ -122,13 +126,19 @@ class Student:
 PROBE_PACKAGES = {"rnnkit_child.probes": "both children", "rnnkit_grader.reference": "the reference child only"}
 
 
+def probe_label(probe):
+    module, function = getattr(probe, "__module__", None) or "", getattr(probe, "__name__", None) or ""
+    return f"{module}.{function}" if function else repr(probe)
+
+
 def probe_name(probe, student=False):
-    """The name "module.function" by which a child finds `probe`: a probe given by reference (a
-    function of rnnkit_child.probes.<module>, or, for the reference only, of
-    rnnkit_grader.reference.<module>) or by that name already. Both children look a name up the
-    same way (rnnkit_child.serve.find_probe), so a function and its name make the same request."""
+    """The name "module.function" by which a child finds `probe`, a function of
+    rnnkit_child.probes.<module> (or, for the reference only, of rnnkit_grader.reference.<module>).
+    Both children look a name up the same way (rnnkit_child.serve.find_probe), so the same function
+    makes the same request on either party. A suite passes the function, never its name: then an
+    import error, not a failed grading, says that a probe was renamed or removed."""
     if isinstance(probe, str):
-        return probe
+        raise GraderBug(f"probe {probe!r} is given by name: pass the function (from rnnkit_child.probes import <module>)")
     module, function = getattr(probe, "__module__", None) or "", getattr(probe, "__name__", None) or ""
     package, _, stem = module.rpartition(".")
     if package not in PROBE_PACKAGES or not function.isidentifier() or function.startswith("_"):
@@ -139,7 +149,7 @@ def probe_name(probe, student=False):
     if not student and package == "rnnkit_child.probes" and function in _reference_only_names(stem):
         # the reference child looks in rnnkit_grader.reference first: it would run another function
         raise GraderBug(f"the reference child runs rnnkit_grader.reference.{stem}.{function} for {module}.{function}: "
-                        "pass that function, or the name")
+                        "pass that function")
     return f"{stem}.{function}"
 
 
@@ -199,20 +209,21 @@ class Reference:
         return self._cached({"op": "call", "unit": unit, "args": args, "kwargs": kwargs},
                             lambda p, t: p.call(unit, *args, timeout=t, **kwargs), timeout)
 
-    def probe(self, name, timeout=None, **kwargs):
-        """Run a probe in the reference child.
+    def probe(self, probe, *, unit=None, timeout=None, **kwargs):
+        """Run a probe in the reference child: the same call as Student.probe (`unit`, the student's
+        unit the answer is compared with, is optional here and only names it in a failure).
 
         A batch shares the reference child, so it has no budget across submissions; each request
         has a time limit, and a request not answered from the cache also ends at the deadline of
         the submission being graded: what a submission makes the reference child do (run its
         model, say) costs that submission's time, never a later student's. The probe is a function of
-        rnnkit_child.probes or rnnkit_grader.reference, or its name "module.function".
+        rnnkit_child.probes or rnnkit_grader.reference.
         """
-        name = probe_name(name)
+        name = probe_name(probe)
         return self._cached({"op": "probe", "probe": name, "kwargs": kwargs},
-                            lambda p, t: p.probe(name, timeout=t, **kwargs), timeout)
+                            lambda p, t: p.probe(name, timeout=t, **kwargs), timeout, unit=unit)
 
-    def _cached(self, request, run, timeout=None):
+    def _cached(self, request, run, timeout=None, unit=None):
         key = hashlib.sha256(
             (self.fingerprint() + json.dumps(codec.to_data(request), sort_keys=True)).encode()
         ).hexdigest()
@@ -239,7 +250,8 @@ class Reference:
         try:
             value = run(self._process(), timeout)
         except (StudentError, UnitMissing, SandboxError) as exc:
-            raise GraderBug(f"the reference child failed on {request.get('unit') or request.get('probe')} (the reference solution, or the kit acting on what the submission returned): {exc}") from None
+            what = request.get("unit") or request.get("probe") + (f" (for {unit})" if unit else "")
+            raise GraderBug(f"the reference child failed on {what} (the reference solution, or the kit acting on what the submission returned): {exc}") from None
         self.memory[key] = value
         text = json.dumps(codec.to_data(value))
         for folder in self._cache_dirs():

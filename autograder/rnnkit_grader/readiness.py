@@ -4,7 +4,8 @@ Each check reads the assignment's record (assignments.py) and the files it names
 says in one line what is missing or wrong: the solution, the release in sync with it,
 the hidden suite and its total of 100 points over the solution's units, every probe the
 suite names, examples (correct, blank and at least three mistakes, each with a recorded
-score), the README's row, and a calibration test wherever the suite declares a bound.
+score), the README's row, and, wherever the suite declares a bound calibrated on the
+reference, a record saying how and a calibrate(reference) that re-measures each bound.
 Nothing of a submission runs; the release check runs nbgrader into a temporary folder.
 """
 
@@ -19,7 +20,8 @@ from rnnkit_grader import assignments
 CHILD_PROBES = Path(__file__).resolve().parents[1] / "rnnkit_child" / "probes"
 REFERENCE_PROBES = Path(__file__).resolve().parent / "reference"
 # A module-level name of a suite that holds a bound calibrated on the reference (FLOOR, PPL_BOUND,
-# CALIBRATED_MEAN, ...): a kit test must re-check it (the record's `calibration`).
+# CALIBRATED_MEAN, ...): the suite's calibrate(reference) re-measures it and tests/test_calibration.py
+# re-checks it (the record's `calibration` says how it was set).
 BOUND_NAME = re.compile(r"^(CALIBRATED_\w+|\w+_BOUND|FLOORS?)$")
 MIN_MISTAKES = 3
 
@@ -130,8 +132,8 @@ def _probe_imports(tree):
 
 def probe_calls(tree):
     """[(party, 'module.function', line, package or None)] of every `X.probe(...)` in a suite whose probe is
-    a name ("module.function") or a function imported from rnnkit_child.probes / rnnkit_grader.reference
-    (then `package` says which)."""
+    a function imported from rnnkit_child.probes / rnnkit_grader.reference (`package` says which) or a
+    name "module.function" (package None: refused by the parties, reported by _check_probes)."""
     imported = _probe_imports(tree)
     calls = []
     for node in ast.walk(tree):
@@ -169,11 +171,15 @@ def _check_probes(assignment, tree, problems):
             problems.append(f"probes: the record names rnnkit_child/probes/{module}.py, which does not exist")
     for party, name, line, package in probe_calls(tree):
         module, _, func = name.rpartition(".")
+        if package is None:
+            problems.append(f"probes: line {line} gives probe {name!r} by name: pass the function "
+                            f"(from rnnkit_child.probes import {module or '<module>'} as probes ... probes.{func})")
+            continue
         if not module or func.startswith("_"):
             problems.append(f"probes: line {line} calls probe {name!r}, not a 'module.function' name")
             continue
-        in_child = func in defined_names(CHILD_PROBES / f"{module}.py") and package in (None, PACKAGES[0])
-        in_reference = func in defined_names(REFERENCE_PROBES / f"{module}.py") and package in (None, PACKAGES[1])
+        in_child = func in defined_names(CHILD_PROBES / f"{module}.py") and package == PACKAGES[0]
+        in_reference = func in defined_names(REFERENCE_PROBES / f"{module}.py") and package == PACKAGES[1]
         if party == "student" and not in_child:
             where = " (it is reference-only: rnnkit_grader/reference/)" if in_reference else ""
             problems.append(f"probes: line {line}: student.probe({name!r}) names no function of rnnkit_child/probes/{module}.py{where}")
@@ -194,21 +200,24 @@ def declared_bounds(tree):
 
 
 def _check_calibration(assignment, tree, problems):
+    """A suite that declares bounds has a record saying how they were calibrated and a calibrate(reference) that
+    names each of them (it re-measures them; tests/test_calibration.py re-checks what it returns)."""
     bounds = declared_bounds(tree)
+    calibrate = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "calibrate"), None)
     if bounds and not assignment.calibration:
-        problems.append(f"calibration: the suite declares {', '.join(bounds)} but the record names no kit test that re-checks them")
-    texts = {}
-    for path in assignment.calibration:
-        full = assignments.ROOT / path
-        if not full.exists():
-            problems.append(f"calibration: {path} (named by the record) does not exist")
-            continue
-        texts[path] = full.read_text(encoding="utf-8")
-        if assignment.id not in texts[path]:
-            problems.append(f"calibration: {path} does not load {assignment.id}'s suite")
-    for name in bounds:
-        if texts and not any(re.search(rf"\b{name}\b", t) for t in texts.values()):
-            problems.append(f"calibration: no test of {', '.join(texts)} re-checks {name}")
+        problems.append(f"calibration: the suite declares {', '.join(bounds)} but the record does not say how they were calibrated (calibration=...)")
+    if assignment.calibration and not bounds:
+        problems.append("calibration: the record names a calibration but the suite declares no bound (FLOOR, CALIBRATED_..., ..._BOUND)")
+    if bounds and calibrate is None:
+        problems.append(f"calibration: the suite declares {', '.join(bounds)} but defines no calibrate(reference) that re-measures them "
+                        "(returning checks.Calibration records; tests/test_calibration.py re-checks them)")
+        return
+    if calibrate is not None:
+        named = {n.id for n in ast.walk(calibrate) if isinstance(n, ast.Name)}
+        named |= {c.value for c in ast.walk(calibrate) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+        for name in bounds:
+            if name not in named:
+                problems.append(f"calibration: the suite's calibrate() does not re-check {name}")
 
 
 def _check_examples(assignment, problems):

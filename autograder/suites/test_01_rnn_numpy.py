@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from rnnkit_grader import checks, shortcuts
+from rnnkit_grader.reference import numeric as kit_probes
 
 N, T, D, H, V = 3, 5, 4, 6, 7
 FORWARD_TOL = 1e-8
@@ -281,8 +282,8 @@ def test_rnn_step_backward_gradient_check(student, reference, case):
     args = step_backward_args(case)
     got = checks.sequence(student.call("rnn_step_backward", **args), "rnn_step_backward", STEP_GRADS)
     numeric = reference.probe(
-        "numeric.central_differences",
-        unit="rnn_step_forward",
+        kit_probes.central_differences,
+        forward="rnn_step_forward",
         kwargs=step_args(case),
         wrt=["x", "h_prev", "Wx", "Wh", "b"],
         upstream=args["dh_next"],
@@ -369,8 +370,8 @@ def test_rnn_backward_gradient_check(student, reference, case):
     args = backward_args(small)
     got = checks.sequence(student.call("rnn_backward", **args), "rnn_backward", SEQ_GRADS)
     numeric = reference.probe(
-        "numeric.central_differences",
-        unit="rnn_forward",
+        kit_probes.central_differences,
+        forward="rnn_forward",
         kwargs=forward_args(small),
         wrt=["x", "h0", "Wx", "Wh", "b"],
         upstream=small["dh"],

@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 
 from rnnkit_grader import checks, shortcuts
+from rnnkit_child.probes import cells as probes
+from rnnkit_grader.reference import cells as kit_probes
 
 B, D, U = 2, 3, 4
 RTOL, ATOL = 1e-5, 1e-6
@@ -67,7 +69,7 @@ def written_from_scratch(request, student, memo):
     if memo[key] is None and ("anatomy-run", cell) not in memo:
         memo[("anatomy-run", cell)] = True
         try:
-            memo[key] = shortcuts.judge_anatomy(cell, student.probe("cells.anatomy", cell, cell=cell, units=U, input_dim=D))
+            memo[key] = shortcuts.judge_anatomy(cell, student.probe(probes.anatomy, unit=cell, cell=cell, units=U, input_dim=D))
         except checks.GradingFailure:  # a cell that can't even be made: its own tests say why
             memo[key] = None
     if memo[key]:
@@ -75,7 +77,7 @@ def written_from_scratch(request, student, memo):
 
 
 def keras_layout(reference, cell):
-    return reference.probe("cells.layout", cell=cell, units=U, input_dim=D, source="keras")
+    return reference.probe(kit_probes.layout, cell=cell, units=U, input_dim=D, source="keras")
 
 
 def random_weights(reference, cell, seed=0):
@@ -88,18 +90,18 @@ def inputs(T, seed=1):
 
 
 def agree(a, b):
-    return isinstance(a, np.ndarray) and a.shape == np.shape(b) and np.allclose(a, b, rtol=RTOL, atol=ATOL)
+    return checks.agree(a, b, RTOL, ATOL, arrays_only=True)
 
 
 def all_agree(xs, ys):
-    return isinstance(xs, list) and len(xs) == len(ys) and all(agree(x, y) for x, y in zip(xs, ys))
+    return checks.all_agree(xs, ys, RTOL, ATOL, arrays_only=True)
 
 
 def student_run(student, reference, cell, x, weights, flags=(True, True), grads=True):
     """Run the student's cell; when it fails, say first whether its weights have Keras's layout."""
     try:
         return student.probe(
-            "cells.run", cell, cell=cell, units=U, x=x, weights=weights,
+            probes.run, unit=cell, cell=cell, units=U, x=x, weights=weights,
             return_sequences=flags[0], return_state=flags[1], grads=grads,
         )
     except checks.GradingFailure as exc:
@@ -109,14 +111,14 @@ def student_run(student, reference, cell, x, weights, flags=(True, True), grads=
 
 def keras_run(reference, cell, x, weights, flags=(True, True), grads=True, **kw):
     return reference.probe(
-        "cells.run", cell=cell, units=U, x=x, weights=weights, source="keras",
+        kit_probes.run, cell=cell, units=U, x=x, weights=weights, source="keras",
         return_sequences=flags[0], return_state=flags[1], grads=grads, **kw,
     )
 
 
 def layout_problem(student, reference, cell):
     try:
-        got = student.probe("cells.layout", cell, cell=cell, units=U, input_dim=D)
+        got = student.probe(probes.layout, unit=cell, cell=cell, units=U, input_dim=D)
     except checks.GradingFailure as exc:
         return str(exc)
     want = keras_layout(reference, cell)
@@ -208,7 +210,7 @@ def diagnose(student, reference, cell, x, weights, got):
 @pytest.mark.points(3)
 def test_weight_layout(student, reference, cell, memo):
     """creates kernel, recurrent_kernel and bias with Keras's shapes, in Keras's order"""
-    got = student.probe("cells.layout", cell, cell=cell, units=U, input_dim=D)
+    got = student.probe(probes.layout, unit=cell, cell=cell, units=U, input_dim=D)
     want = keras_layout(reference, cell)
     problem = layout_problem(student, reference, cell)
     if problem:
@@ -224,7 +226,7 @@ def test_weight_layout(student, reference, cell, memo):
 @pytest.mark.points(2)
 def test_initial_biases(student, reference, cell, memo):
     """biases start at zero (the LSTM's forget-gate slice at one)"""
-    got = student.probe("cells.layout", cell, cell=cell, units=U, input_dim=D)
+    got = student.probe(probes.layout, unit=cell, cell=cell, units=U, input_dim=D)
     want = keras_layout(reference, cell)
     if layout_problem(student, reference, cell):
         checks.fail(layout_problem(student, reference, cell))
@@ -275,7 +277,7 @@ def test_outputs_match_keras(student, reference, cell, T, memo):
 def check_activation(student, reference, x, weights):
     """RNNCell(units, activation="relu") computes what keras.layers.SimpleRNNCell(units, activation="relu") does."""
     kwargs = {"activation": "relu"}
-    got = student.probe("cells.run", "RNNCell", cell="RNNCell", units=U, x=x, weights=weights, grads=False, cell_kwargs=kwargs)
+    got = student.probe(probes.run, unit="RNNCell", cell="RNNCell", units=U, x=x, weights=weights, grads=False, cell_kwargs=kwargs)
     want = keras_run(reference, "RNNCell", x, weights, grads=False, cell_kwargs=kwargs)
     if not all_agree(got["outputs"], want["outputs"]):
         hint = ""
@@ -309,7 +311,7 @@ def test_config_round_trip(student, reference, cell, memo):
     """type(cell).from_config(cell.get_config()) builds an equivalent cell"""
     x = inputs(4)
     weights = random_weights(reference, cell)
-    got = student.probe("cells.config_roundtrip", cell, cell=cell, units=U, x=x, weights=weights)
+    got = student.probe(probes.config_roundtrip, unit=cell, cell=cell, units=U, x=x, weights=weights)
     if got["clone_units"] != U:
         checks.fail(f"{cell}: the clone from get_config has units={got['clone_units']}, expected {U}: put units (and activation) in get_config.")
     if not all_agree(got["clone_outputs"], got["outputs"]):
@@ -323,7 +325,7 @@ def test_config_round_trip(student, reference, cell, memo):
 @pytest.mark.points(1)
 def test_passes_kwargs_to_layer(student, reference, cell, memo):
     """name= and dtype= reach keras.layers.Layer"""
-    got = student.probe("cells.kwargs_passed", cell, cell=cell, units=U)
+    got = student.probe(probes.kwargs_passed, unit=cell, cell=cell, units=U)
     if got["name"] != "named_cell" or got["dtype"] != "float64":
         checks.fail(f"{cell}(units, name='named_cell', dtype='float64') gave name {got['name']!r} and dtype {got['dtype']!r}: pass **kwargs to super().__init__.")
     require_values(student, reference, cell, memo, "name= and dtype=")
@@ -335,7 +337,7 @@ RNN_CLASS = "keras.src.layers.rnn.rnn.RNN"
 
 
 def stack_weights(reference, x):
-    shapes = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=True, return_state=True, x=x)["weight_shapes"]
+    shapes = reference.probe(kit_probes.keras_stacked, units=U, num_layers=2, return_sequences=True, return_state=True, x=x)["weight_shapes"]
     rng = np.random.default_rng(4)
     return [(rng.standard_normal(s) * 0.4).astype(np.float32) for s in shapes]
 
@@ -350,7 +352,7 @@ def stack_run(student, reference, flags, memo, num_layers=2, T=6, with_weights=T
             kw.update(return_sequences=flags[0], return_state=flags[1])
         if with_weights:
             kw["weights"] = stack_weights(reference, x)
-        memo[key] = student.probe("cells.stacked", "stacked_rnn", **kw)
+        memo[key] = student.probe(probes.stacked, unit="stacked_rnn", **kw)
     return memo[key]
 
 
@@ -374,7 +376,7 @@ def stack_matches(student, reference, flags, memo):
     if not is_rnn(got) or "error" in got:
         return False
     x = inputs(6)
-    want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x, weights=stack_weights(reference, x))
+    want = reference.probe(kit_probes.keras_stacked, units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x, weights=stack_weights(reference, x))
     return all_agree(got.get("outputs"), want["outputs"])
 
 
@@ -413,7 +415,7 @@ def test_stacked_rnn_flags(student, reference, flags, memo):
     if (got["return_sequences"], got["return_state"]) != flags:
         checks.fail(f"stacked_rnn: asked for {flags_id(flags)}, the layer has return_sequences={got['return_sequences']}, return_state={got['return_state']}.")
     x = inputs(6)
-    want = reference.probe("cells.keras_stacked", units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x, weights=stack_weights(reference, x))
+    want = reference.probe(kit_probes.keras_stacked, units=U, num_layers=2, return_sequences=flags[0], return_state=flags[1], x=x, weights=stack_weights(reference, x))
     got_shapes = [tuple(np.shape(o)) for o in got["outputs"]]
     want_shapes = [tuple(np.shape(o)) for o in want["outputs"]]
     if got_shapes != want_shapes:

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from rnnkit_grader import checks
+from rnnkit_child.probes import hello as probes
+from rnnkit_grader.reference import hello as kit_probes
 
 VOCAB = ["h", "i", "e", "l", "o"]
 X_IDS, Y_IDS = [0, 1, 0, 2, 3, 3], [1, 0, 2, 3, 3, 4]  # "hihell" -> "ihello"
@@ -44,7 +46,7 @@ def memo():
 @pytest.fixture(scope="module")
 def spec(reference):
     """The kit's model for the training tests, as data: {"json", "weights"}."""
-    return reference.probe("hello.model_spec", seed=0)
+    return reference.probe(kit_probes.model_spec, seed=0)
 
 
 def number(value):
@@ -164,10 +166,10 @@ def check_built(student, reference, memo, hidden, cell, batch, time, seed=0, def
     if key not in memo:
         memo[key] = None
         x = probe_inputs(batch, time, seed)
-        want = reference.probe("hello.kit_shapes", cell=cell, hidden=hidden)
+        want = reference.probe(kit_probes.kit_shapes, cell=cell, hidden=hidden)
         weights = suite_weights(want)
         args = [] if defaults else [hidden, cell]
-        got = student.probe("hello.build", "build_hello_model", builder="build_hello_model", args=args, x=x, weights=weights)
+        got = student.probe(probes.build, unit="build_hello_model", builder="build_hello_model", args=args, x=x, weights=weights)
         call = "build_hello_model() (the contract's defaults: hidden_size=8, cell=\"rnn\")" if defaults else f"build_hello_model({hidden}, {cell!r})"
         out = got.get("outputs") if isinstance(got, dict) else None
         if not isinstance(out, np.ndarray) or out.shape != (batch, time, 5):
@@ -178,7 +180,7 @@ def check_built(student, reference, memo, hidden, cell, batch, time, seed=0, def
         if shapes != want:
             how = checks.parameter_gap(shapes, want)
             checks.fail(f"{call} has {how} one {cell.upper()} layer of {hidden} units followed by Dense(5). Layers: {got.get('layers')}.")
-        kit = reference.probe("hello.kit_outputs", weights=weights, x=x, cell=cell, hidden=hidden)["outputs"]
+        kit = reference.probe(kit_probes.kit_outputs, weights=weights, x=x, cell=cell, hidden=hidden)["outputs"]
         if not np.allclose(out, kit, rtol=1e-4, atol=1e-5):
             checks.fail(
                 f"{call}: with weights of those shapes loaded, the model's outputs are not those of one {cell.upper()} layer (return_sequences=True) "
@@ -240,7 +242,7 @@ def step_hint(got_loss, variants, moved):
 def student_step(student, spec, memo):
     if "step" not in memo:
         memo["step"] = None
-        got = student.probe("hello.train_step", "train_step", model=spec, x=X, y=Y)
+        got = student.probe(probes.train_step, unit="train_step", model=spec, x=X, y=Y)
         memo["step"] = {"loss": number(got.get("loss")), "loss_type": str(got.get("loss_type")), "weights": trained_weights(got, spec, "train_step")}
     if memo["step"] is None:
         checks.fail("train_step: the call failed (see the loss test).")
@@ -251,9 +253,9 @@ def second_step(student, reference, memo):
     """train_step's loss on a second kit model (so that no fixed number passes the loss test): (got, want)."""
     if "step2" not in memo:
         memo["step2"] = None
-        other = reference.probe("hello.model_spec", seed=4)
-        got = student.probe("hello.train_step", "train_step", model=other, x=X, y=Y)
-        memo["step2"] = ({"loss": number(got.get("loss")), "weights": trained_weights(got, other, "train_step")}, reference.probe("hello.train_step", model=other, x=X, y=Y))
+        other = reference.probe(kit_probes.model_spec, seed=4)
+        got = student.probe(probes.train_step, unit="train_step", model=other, x=X, y=Y)
+        memo["step2"] = ({"loss": number(got.get("loss")), "weights": trained_weights(got, other, "train_step")}, reference.probe(probes.train_step, model=other, x=X, y=Y))
     if memo["step2"] is None:
         checks.fail("train_step: the call failed on a second model (see the loss test).")
     return memo["step2"]
@@ -272,11 +274,11 @@ def step_update_ok(got, want):
 def test_train_step_loss(student, reference, spec, memo):
     """returns the mean cross-entropy before the update"""
     got = student_step(student, spec, memo)
-    want = reference.probe("hello.train_step", model=spec, x=X, y=Y)
+    want = reference.probe(probes.train_step, model=spec, x=X, y=Y)
     if got["loss"] is None:
         checks.fail(f"train_step should return the loss as a number, but it returned a {got['loss_type']}.")
     if not step_loss_ok(got, want):
-        variants = reference.probe("hello.loss_variants", model=spec, x=X, y=Y)
+        variants = reference.probe(kit_probes.loss_variants, model=spec, x=X, y=Y)
         moved = any(not np.allclose(a, b) for a, b in zip(got["weights"], spec["weights"]))
         off = checks.band(checks.relative(got["loss"], number(want["loss"])), 1e-5)
         checks.fail(f"train_step returned a loss {off} against the mean cross-entropy before the update. {step_hint(got['loss'], variants, moved)}")
@@ -290,12 +292,12 @@ def test_train_step_loss(student, reference, spec, memo):
 def test_train_step_update(student, reference, spec, memo):
     """one Adam update moves the weights as the reference's does"""
     got = student_step(student, spec, memo)
-    want = reference.probe("hello.train_step", model=spec, x=X, y=Y)
+    want = reference.probe(probes.train_step, model=spec, x=X, y=Y)
     moved = any(not np.allclose(a, b) for a, b in zip(got["weights"], spec["weights"]))
     if not moved:
         checks.fail("train_step: the weights did not change. Compute the gradients with the tape and apply them with optimizer.apply_gradients.")
     if not step_update_ok(got, want):
-        variants = reference.probe("hello.loss_variants", model=spec, x=X, y=Y)
+        variants = reference.probe(kit_probes.loss_variants, model=spec, x=X, y=Y)
         hint = step_hint(got["loss"], variants, moved) or "Check that the gradient is of the mean loss over batch and time, taken inside the tape, for model.trainable_variables."
         checks.fail(f"train_step: the updated weights differ from one Adam step on the mean cross-entropy. {hint}")
 
@@ -307,7 +309,7 @@ def test_train_step_returns_a_float(student, reference, spec, memo):
     got = student_step(student, spec, memo)
     if got["loss_type"] not in ("builtins.float", "numpy.float64"):
         checks.fail(f"train_step returns a {got['loss_type']}; return float(loss) so the list of losses holds plain numbers.")
-    want = reference.probe("hello.train_step", model=spec, x=X, y=Y)
+    want = reference.probe(probes.train_step, model=spec, x=X, y=Y)
     if not (step_loss_ok(got, want) or step_update_ok(got, want)):
         checks.fail("train_step: the loss is a float, but neither the loss nor the update is right yet (see the tests above); the type earns its points only with a value.")
 
@@ -321,36 +323,29 @@ OTHER_RATE = 0.03  # a learning rate away from train's default (0.1)
 LEARN_STEPS = 60
 
 
-def curve_departure(losses, want):
-    """First step where a loss curve departs from the reference's, and by how much (relative)."""
-    for i, (a, b) in enumerate(zip(losses, want)):
-        if not math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-5):
-            return i, abs(a - b) / max(abs(b), 1e-12)
-    return None, 0.0
-
-
 @pytest.mark.unit("train")
 @pytest.mark.points(7)
 def test_train_loss_curve(student, reference, spec):
     """Adam at the given rate: the loss curve matches the reference's"""
     # two starts, so that no fixed curve passes: the first at the default rate (learning_rate not
     # passed), the second at another rate, so that a train that ignores learning_rate shows
-    for model, rate in ((spec, None), (reference.probe("hello.model_spec", seed=4), OTHER_RATE)):
+    for model, rate in ((spec, None), (reference.probe(kit_probes.model_spec, seed=4), OTHER_RATE)):
         kw = dict(model=model, x=X, y=Y, steps=CURVE_STEPS, learning_rate=rate)
-        got = student.probe("hello.train", "train", **kw)
-        want = [number(v) for v in reference.probe("hello.train", **kw)["losses"]]
+        got = student.probe(probes.train, unit="train", **kw)
+        want = [number(v) for v in reference.probe(probes.train, **kw)["losses"]]
         losses = [number(v) for v in got.get("losses", [])]
         if len(losses) != CURVE_STEPS or any(v is None for v in losses):
             checks.fail(f"train(..., steps={CURVE_STEPS}) returned {len(losses)} losses; expected {CURVE_STEPS} numbers, one per step.")
         if not np.allclose(losses, want, rtol=1e-3, atol=1e-5):
-            first, error = curve_departure(losses, want)
+            first = checks.first_departure(losses, want, rtol=1e-3, atol=1e-5, symmetric=True)
+            error = 0.0 if first is None else checks.relative(losses[first], want[first])
             hint = ""
-            at_default = None if rate is None else [number(v) for v in reference.probe("hello.train", **dict(kw, learning_rate=None))["losses"]]
+            at_default = None if rate is None else [number(v) for v in reference.probe(probes.train, **dict(kw, learning_rate=None))["losses"]]
             if np.allclose(losses, losses[0]):
                 hint = " The loss never changes: are the updates applied?"
             elif at_default is not None and np.allclose(losses, at_default, rtol=1e-3, atol=1e-5):
                 hint = f" Called with learning_rate={rate}, it trains at the default rate 0.1: give Adam the learning_rate argument."
-            elif np.allclose(losses, reference.probe("hello.train_fresh_optimizer_each_step", model=model, x=X, y=Y, steps=CURVE_STEPS, learning_rate=rate or 0.1), rtol=1e-3, atol=1e-5):
+            elif np.allclose(losses, reference.probe(kit_probes.train_fresh_optimizer_each_step, model=model, x=X, y=Y, steps=CURVE_STEPS, learning_rate=rate or 0.1), rtol=1e-3, atol=1e-5):
                 hint = " A new Adam is made for every step, which resets its moment estimates: make one optimizer in train and reuse it."
             elif first is not None and first > 0:
                 hint = " The first steps agree: check the learning rate and that one Adam optimizer is reused."
@@ -363,9 +358,9 @@ def test_train_loss_curve(student, reference, spec):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_train_learns_ihello(student, reference, seed):
     """within the step budget from a seeded start, the model predicts "ihello" """
-    start = reference.probe("hello.model_spec", seed=seed)
-    got = student.probe("hello.train", "train", model=start, x=X, y=Y, steps=LEARN_STEPS)
-    text = text_of(reference.probe("hello.logits", model=start, x=X, weights=trained_weights(got, start, "train")))
+    start = reference.probe(kit_probes.model_spec, seed=seed)
+    got = student.probe(probes.train, unit="train", model=start, x=X, y=Y, steps=LEARN_STEPS)
+    text = text_of(reference.probe(kit_probes.logits, model=start, x=X, weights=trained_weights(got, start, "train")))
     if text != "ihello":
         last = number(got["losses"][-1]) if got.get("losses") else None
         checks.fail(f'train: after {LEARN_STEPS} steps (seed {seed}) the model predicts {text!r}, not "ihello"; last loss {last}.')
@@ -379,9 +374,9 @@ def test_train_learns_ihello(student, reference, seed):
 def test_predict_text_single(student, reference):
     """greedy decode of every position: a string for a batch of one"""
     for seed in (5, 8):  # two models, so that no fixed text passes
-        model = reference.probe("hello.model_spec", seed=seed, logit_scale=4.0)
-        want = text_of(reference.probe("hello.logits", model=model, x=X))
-        got = student.probe("hello.predict_text", "predict_text", model=model, x=X)
+        model = reference.probe(kit_probes.model_spec, seed=seed, logit_scale=4.0)
+        want = text_of(reference.probe(kit_probes.logits, model=model, x=X))
+        got = student.probe(probes.predict_text, unit="predict_text", model=model, x=X)
         if not isinstance(got, str):
             checks.fail(f"predict_text should return a string for a batch of one, got {checks.describe(got)}.")
         if got != want:
@@ -394,9 +389,9 @@ def test_predict_text_batch(student, reference):
     """a list of strings for a batch of several"""
     x = np.concatenate([one_hot(ids) for ids in ([0, 1, 2], [3, 3, 4], [4, 2, 0])])
     for seed in (6, 9):  # two models, so that no fixed list passes
-        model = reference.probe("hello.model_spec", seed=seed, logit_scale=4.0)
-        want = [text_of(row) for row in reference.probe("hello.logits", model=model, x=x)]
-        got = student.probe("hello.predict_text", "predict_text", model=model, x=x)
+        model = reference.probe(kit_probes.model_spec, seed=seed, logit_scale=4.0)
+        want = [text_of(row) for row in reference.probe(kit_probes.logits, model=model, x=x)]
+        got = student.probe(probes.predict_text, unit="predict_text", model=model, x=x)
         if not isinstance(got, list) or len(got) != 3 or not all(isinstance(t, str) for t in got):
             checks.fail(f"predict_text on a batch of 3 should return a list of 3 strings (a list, as its docstring says), got {checks.describe(got)}.")
         if list(got) != want:
@@ -414,7 +409,7 @@ CHI2_CRITICAL = 33.38
 
 @pytest.fixture(scope="module")
 def sampling_model(reference):
-    return reference.probe("hello.model_spec", seed=7, logit_scale=3.0)
+    return reference.probe(kit_probes.model_spec, seed=7, logit_scale=3.0)
 
 
 def greedy_problem(student, reference, sampling_model, memo):
@@ -423,8 +418,8 @@ def greedy_problem(student, reference, sampling_model, memo):
         memo["greedy"] = "sample_text failed at temperature 0.01 (see the greedy test)."
         problem = ""
         for start in ("h", "el"):
-            want = "".join(VOCAB[i] for i in reference.probe("hello.greedy_ids", model=sampling_model, start_ids=[VOCAB.index(c) for c in start], length=6))
-            got = student.probe("hello.sample_texts", "sample_text", model=sampling_model, start=start, length=6, temperature=0.01, seeds=[0])[0]
+            want = "".join(VOCAB[i] for i in reference.probe(kit_probes.greedy_ids, model=sampling_model, start_ids=[VOCAB.index(c) for c in start], length=6))
+            got = student.probe(probes.sample_texts, unit="sample_text", model=sampling_model, start=start, length=6, temperature=0.01, seeds=[0])[0]
             if got != want:
                 where = mismatch(got, want) if isinstance(got, str) else "all"
                 problem = (
@@ -441,8 +436,8 @@ def distribution(student, reference, sampling_model, temperature, memo):
     key = ("distribution", temperature)
     if key not in memo:
         memo[key] = None
-        logits = reference.probe("hello.logits", model=sampling_model, x=one_hot([0]))[0, -1].astype(np.float64)
-        texts = student.probe("hello.sample_texts", "sample_text", model=sampling_model, start="h", length=1, temperature=temperature, seeds=list(range(SAMPLES)), timeout=120)
+        logits = reference.probe(kit_probes.logits, model=sampling_model, x=one_hot([0]))[0, -1].astype(np.float64)
+        texts = student.probe(probes.sample_texts, unit="sample_text", model=sampling_model, start="h", length=1, temperature=temperature, seeds=list(range(SAMPLES)), timeout=120)
         if not isinstance(texts, list) or len(texts) != SAMPLES:
             checks.fail(f"sample_text: {SAMPLES} calls gave {checks.describe(texts)}.")
         counts = np.array([sum(t == c for t in texts) for c in VOCAB], dtype=np.float64)
@@ -472,17 +467,17 @@ def require_sampling_values(student, reference, sampling_model, memo, what):
 @pytest.mark.points(3)
 def test_sample_text_reproducible(student, reference, sampling_model, memo):
     """`length` characters; the same seed gives the same text; the contract's defaults"""
-    texts = student.probe("hello.sample_texts", "sample_text", model=sampling_model, start="h", length=6, temperature=1.0, seeds=[3, 3, 4])
+    texts = student.probe(probes.sample_texts, unit="sample_text", model=sampling_model, start="h", length=6, temperature=1.0, seeds=[3, 3, 4])
     if not isinstance(texts, list) or len(texts) != 3 or not all(isinstance(t, str) and len(t) == 6 and set(t) <= set(VOCAB) for t in texts):
         shown = texts[0] if isinstance(texts, list) and texts else texts
         checks.fail(f"sample_text(start='h', length=6) should return 6 characters of VOCAB, got {shown!r}.")
     if texts[0] != texts[1]:
         checks.fail(f"sample_text: the same seed gave {texts[0]!r} and then {texts[1]!r}; draw from np.random.default_rng(seed).")
-    none = student.probe("hello.sample_texts", "sample_text", model=sampling_model, start="he", length=0, temperature=1.0, seeds=[0])
+    none = student.probe(probes.sample_texts, unit="sample_text", model=sampling_model, start="he", length=0, temperature=1.0, seeds=[0])
     if none != [""]:
         shown = none[0] if isinstance(none, list) and none else none
         checks.fail(f"sample_text(start='he', length=0) should return '' (the `length` generated characters, without `start`), got {shown!r}.")
-    both = student.probe("hello.sample_defaults", "sample_text", model=sampling_model)
+    both = student.probe(probes.sample_defaults, unit="sample_text", model=sampling_model)
     plain, written = both if isinstance(both, list) and len(both) == 2 else (both, None)
     if plain != written:
         checks.fail(f"sample_text(model) gave {plain!r} but sample_text(model, start='h', length=5, temperature=1.0, seed=0) gave {written!r}: "
@@ -522,7 +517,7 @@ def test_sample_text_distribution(student, reference, sampling_model, memo, temp
 @pytest.mark.parametrize("temperature", [0.0, -1.0])
 def test_sample_text_rejects_bad_temperature(student, reference, sampling_model, memo, temperature):
     """ValueError unless temperature > 0"""
-    raised = student.probe("hello.sample_error", "sample_text", model=sampling_model, temperature=temperature)
+    raised = student.probe(probes.sample_error, unit="sample_text", model=sampling_model, temperature=temperature)
     if raised != "ValueError":
         checks.fail(f"sample_text(temperature={temperature}) should raise ValueError, but it {'raised ' + str(raised) if raised else 'returned text'}.")
     require_sampling_values(student, reference, sampling_model, memo, "the error path")

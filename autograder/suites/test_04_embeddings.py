@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from rnnkit_grader import checks
+from rnnkit_child.probes import hello as probes
+from rnnkit_grader.reference import hello as kit_probes
 
 VOCAB = ["h", "i", "e", "l", "o"]
 X_IDS = np.array([[0, 1, 0, 2, 3, 3]], dtype=np.int32)  # "hihell"
@@ -106,9 +108,9 @@ def check_built(student, reference, memo, V, E, H, cell, ids, projection=None):
     if key not in memo:
         memo[key] = None
         call = f"build_embedding_lm({V}, {E}, {H}, {cell!r})"
-        want = reference.probe("hello.kit_shapes", cell=cell, hidden=H, embed_dim=E, vocab_size=V)
+        want = reference.probe(kit_probes.kit_shapes, cell=cell, hidden=H, embed_dim=E, vocab_size=V)
         weights = suite_weights(want)
-        got = student.probe("hello.build", "build_embedding_lm", builder="build_embedding_lm", args=[V, E, H, cell], x=ids, weights=weights, projection=projection)
+        got = student.probe(probes.build, unit="build_embedding_lm", builder="build_embedding_lm", args=[V, E, H, cell], x=ids, weights=weights, projection=projection)
         out = got.get("outputs") if isinstance(got, dict) else None
         want_shape = ids.shape + (V,)
         if not isinstance(out, np.ndarray) or out.shape != want_shape:
@@ -122,12 +124,12 @@ def check_built(student, reference, memo, V, E, H, cell, ids, projection=None):
             how = checks.parameter_gap(shapes, want)
             hint = ""
             for e, h, ignored in ((4, 8, "embed_dim and hidden_size"), (4, H, "embed_dim"), (E, 8, "hidden_size")):
-                if (e, h) != (E, H) and shapes == reference.probe("hello.kit_shapes", cell=cell, hidden=h, embed_dim=e, vocab_size=V):
+                if (e, h) != (E, H) and shapes == reference.probe(kit_probes.kit_shapes, cell=cell, hidden=h, embed_dim=e, vocab_size=V):
                     hint = f" Its sizes are the defaults' whatever is passed: build the layers from the {ignored} arguments."
                     break
             checks.fail(f"{call} has {how} an Embedding {V}x{E}, one {cell.upper()} of {H} units and Dense({V}). Layers: {layers}.{hint}")
         kit = reference.probe(
-            "hello.kit_outputs", weights=weights, x=ids, cell=cell, hidden=H, embed_dim=E, vocab_size=V, projection=projection
+            kit_probes.kit_outputs, weights=weights, x=ids, cell=cell, hidden=H, embed_dim=E, vocab_size=V, projection=projection
         )
         if not np.allclose(out, kit["outputs"], rtol=1e-4, atol=1e-5):
             checks.fail(
@@ -214,18 +216,18 @@ def test_train_embedding_lm_loss_curve(student, reference):
     # two starts, so that no fixed curve passes: the first at the default rate (learning_rate not
     # passed), the second at another rate, so that a loop that ignores learning_rate shows
     for seed, rate in ((0, None), (4, OTHER_RATE)):
-        model = reference.probe("hello.model_spec", seed=seed, embed_dim=4)
+        model = reference.probe(kit_probes.model_spec, seed=seed, embed_dim=4)
         kw = dict(model=model, x=X_IDS, y=Y_IDS, steps=CURVE_STEPS, unit_name="train_embedding_lm", learning_rate=rate)
-        got = student.probe("hello.train", "train_embedding_lm", **kw)
-        want = [number(v) for v in reference.probe("hello.train", **kw)["losses"]]
+        got = student.probe(probes.train, unit="train_embedding_lm", **kw)
+        want = [number(v) for v in reference.probe(probes.train, **kw)["losses"]]
         losses = [number(v) for v in got.get("losses", [])]
         if len(losses) != CURVE_STEPS or any(v is None for v in losses):
             checks.fail(f"train_embedding_lm(..., steps={CURVE_STEPS}) returned {len(losses)} values; expected one loss per step.")
         if not np.allclose(losses, want, rtol=1e-3, atol=1e-5):
-            first = next(i for i, (a, b) in enumerate(zip(losses, want)) if not np.isclose(a, b, rtol=1e-3, atol=1e-5))
+            first = checks.first_departure(losses, want, rtol=1e-3, atol=1e-5)
             hint = " The loss never changes: apply the gradients." if np.allclose(losses, losses[0]) else ""
             if rate is not None and not hint:
-                at_default = [number(v) for v in reference.probe("hello.train", **dict(kw, learning_rate=None))["losses"]]
+                at_default = [number(v) for v in reference.probe(probes.train, **dict(kw, learning_rate=None))["losses"]]
                 if np.allclose(losses, at_default, rtol=1e-3, atol=1e-5):
                     hint = f" Called with learning_rate={rate}, it trains at the default rate 0.1: give Adam the learning_rate argument."
             if first == 0 and np.isclose(losses[0], want[0] * X_IDS.size, rtol=1e-4):
@@ -239,15 +241,15 @@ def test_train_embedding_lm_loss_curve(student, reference):
 @pytest.mark.points(10)
 def test_train_embedding_lm_learns_ihello(student, reference):
     """within the step budget the embedding model predicts "ihello" """
-    model = reference.probe("hello.model_spec", seed=3, embed_dim=4)
-    got = student.probe("hello.train", "train_embedding_lm", model=model, x=X_IDS, y=Y_IDS, steps=LEARN_STEPS, unit_name="train_embedding_lm")
+    model = reference.probe(kit_probes.model_spec, seed=3, embed_dim=4)
+    got = student.probe(probes.train, unit="train_embedding_lm", model=model, x=X_IDS, y=Y_IDS, steps=LEARN_STEPS, unit_name="train_embedding_lm")
     weights = got.get("weights") if isinstance(got, dict) else None
     shapes = [np.shape(w) for w in model["weights"]]
     if not isinstance(weights, list) or len(weights) != len(shapes) or any(
         not isinstance(w, np.ndarray) or w.dtype.kind != "f" or w.shape != s or not np.all(np.isfinite(w)) for w, s in zip(weights, shapes)
     ):
         checks.fail("train_embedding_lm: after training the model's weights are missing, reshaped or not finite; train the model you are given, in place.")
-    logits = reference.probe("hello.logits", model=model, x=X_IDS, weights=[w.astype(np.float32) for w in weights])
+    logits = reference.probe(kit_probes.logits, model=model, x=X_IDS, weights=[w.astype(np.float32) for w in weights])
     text = "".join(VOCAB[i] for i in np.argmax(logits, axis=-1).reshape(-1))
     if text != "ihello":
         checks.fail(f'train_embedding_lm: after {LEARN_STEPS} steps the model predicts {text!r}, not "ihello".')

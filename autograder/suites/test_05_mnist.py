@@ -36,6 +36,8 @@ import pytest
 from rnnkit.mnist import load_variant
 from rnnkit_grader import checks
 from rnnkit_grader.results import GraderBug
+from rnnkit_child.probes import mnist as probes
+from rnnkit_grader.reference import mnist as kit_probes
 
 # ---- the budgeted training run: budget, seeds and calibrated thresholds --------------------
 #
@@ -73,8 +75,8 @@ RUN = {"units": 100, "activation": "tanh", "epochs": 3, "batch_size": 128, "lear
 STUDENT_SEEDS = (0, 1)  # the student's accuracy is the mean over these shuffle seeds
 REFERENCE_SEEDS = (0, 1, 2)  # the reference's accuracy is the lowest over these
 MARGIN = 0.02  # how far under the reference's accuracy the student's may be
-FLOORS = {"sample": 0.78, "full": 0.78}  # absolute floors (tests/test_mnist_floor.py re-checks them)
-CALIBRATED_MEAN = {"sample": 0.827}  # mean of the reference over seeds 0-7 (drift check in the kit's tests)
+FLOORS = {"sample": 0.78, "full": 0.78}  # absolute floors (calibrate() below; tests/test_calibration.py re-checks them)
+CALIBRATED_MEAN = {"sample": 0.827}  # mean of the reference over seeds 0-7 (drift checked by calibrate())
 SIZES = {"sample": (4000, 1000), "full": (4000, 10000)}  # training images used, test images used
 RUN_TIMEOUT = 240  # seconds for one student run (an eager train_epoch is about 15 times slower)
 
@@ -109,7 +111,7 @@ def scaled(images):
 
 def random_weights(reference, seed, scale=0.3, kind="rnn", **model):
     """Random weights with the shapes of the contract's model."""
-    info = reference.probe("mnist.kit_info", kind=kind, **model)
+    info = reference.probe(kit_probes.kit_info, kind=kind, **model)
     rng = np.random.default_rng(seed)
     return [(rng.standard_normal(shape) * scale).astype(np.float32) for shape in info["weight_shapes"]]
 
@@ -199,7 +201,7 @@ def test_to_sequences_scaled_rows(student, layout):
 
 
 def model_info(student, **kwargs):
-    info = student.probe("mnist.model_info", "build_mnist_rnn", **kwargs)
+    info = student.probe(probes.model_info, unit="build_mnist_rnn", **kwargs)
     if not isinstance(info, dict) or not info.get("is_model"):
         checks.fail(f"build_mnist_rnn should return a keras.Model, but it returned a {info.get('type') if isinstance(info, dict) else 'something else'}.")
     shapes = info.get("weight_shapes")
@@ -216,14 +218,14 @@ def logits_problem(student, reference, kind, num_layers, units, activation=None,
     """None when the student's model gives the contract's logits with the same random weights; else what differs."""
     what = f"build_mnist_rnn(kind={kind!r}, units={units}, num_layers={num_layers}{'' if activation is None else f', activation={activation!r}'})"
     got_info = model_info(student, kind=kind, units=units, num_layers=num_layers, activation=activation)
-    want_info = reference.probe("mnist.kit_info", kind=kind, units=units, num_layers=num_layers)
+    want_info = reference.probe(kit_probes.kit_info, kind=kind, units=units, num_layers=num_layers)
     if got_info["weight_shapes"] != want_info["weight_shapes"]:
         return (f"{what}: the weights have shapes {got_info['weight_shapes']}, expected {want_info['weight_shapes']} "
                 "(recurrent layers, then Dense(10)).")
     weights = random_weights(reference, seed, scale=min(0.3, 1.0 / np.sqrt(units)), kind=kind, units=units, num_layers=num_layers)
     x = np.random.default_rng(seed + 1).random((n, 28, 28)).astype(np.float32)
-    got = student.probe("mnist.model_outputs", "build_mnist_rnn", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=activation)
-    want = reference.probe("mnist.kit_outputs", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=activation or "relu")
+    got = student.probe(probes.model_outputs, unit="build_mnist_rnn", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=activation)
+    want = reference.probe(kit_probes.kit_outputs, kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=activation or "relu")
     got = checks.array(got, "build_mnist_rnn", "the model's output")
     if got.shape != want.shape:
         hint = " The last recurrent layer returns every step: only the last step feeds Dense(10) (return_sequences=False on the last layer)." if got.ndim == 3 else ""
@@ -234,7 +236,7 @@ def logits_problem(student, reference, kind, num_layers, units, activation=None,
         return f"{what}: the model outputs softmax probabilities; it must return logits: Dense(10) with no activation (the loss applies the softmax)."
     if kind == "rnn":
         other = "tanh" if (activation or "relu") == "relu" else "relu"
-        alt = reference.probe("mnist.kit_outputs", kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=other)
+        alt = reference.probe(kit_probes.kit_outputs, kind=kind, units=units, num_layers=num_layers, weights=weights, x=x, activation=other)
         if np.allclose(got, alt, rtol=1e-4, atol=1e-5):
             if other == "tanh":
                 return f"{what}: the SimpleRNN layers use tanh; the default activation is 'relu': pass activation to keras.layers.SimpleRNN."
@@ -248,7 +250,7 @@ def logits_problem(student, reference, kind, num_layers, units, activation=None,
 @pytest.mark.parametrize("kind,num_layers", list(EXPECTED_PARAMS), ids=[f"{k}-{n}layer" for k, n in EXPECTED_PARAMS])
 def test_build_parameter_counts(student, reference, kind, num_layers):
     """num_layers recurrent layers of 100 units plus Dense(10): the contract's parameter count, weights and logits"""
-    want = EXPECTED_PARAMS[(kind, num_layers)]  # Keras's own layers give these (tests/test_mnist_floor.py)
+    want = EXPECTED_PARAMS[(kind, num_layers)]  # Keras's own layers give these (tests/test_mnist_params.py)
     got = model_info(student, kind=kind, units=100, num_layers=num_layers)
     params = param_count(got["weight_shapes"])  # counted here, from the shapes of the weights it holds
     if params != want:
@@ -325,7 +327,7 @@ def epochs_of(student, shuffle, seed=0, epochs=1, calls=1, defaults=False):
     """make_dataset's epochs, as the batches it yielded, read here: [[epoch, ...] per call]; with
     defaults, of make_dataset(x, y) (its own batch_size, shuffle and seed)."""
     x, y = id_data()
-    got = student.probe("mnist.dataset_epochs", "make_dataset", x=x, y=y, batch_size=BATCH, shuffle=shuffle, seed=seed, epochs=epochs, calls=calls, defaults=defaults)
+    got = student.probe(probes.dataset_epochs, unit="make_dataset", x=x, y=y, batch_size=BATCH, shuffle=shuffle, seed=seed, epochs=epochs, calls=calls, defaults=defaults)
     if not isinstance(got, dict) or not got.get("is_dataset"):
         checks.fail(f"make_dataset should return a tf.data.Dataset, but it returned a {got.get('type') if isinstance(got, dict) else 'something else'}.")
     runs = got.get("calls")
@@ -495,8 +497,8 @@ def batched(x, y, size):
 @pytest.fixture(scope="module")
 def epoch_case(reference):
     (x, y), _ = mnist("sample")
-    weights = reference.probe("mnist.initial_weights", kind="rnn", units=EPOCH_UNITS, activation="relu", seed=11)
-    config = reference.probe("mnist.kit_config", kind="rnn", units=EPOCH_UNITS, activation="relu")
+    weights = reference.probe(kit_probes.initial_weights, kind="rnn", units=EPOCH_UNITS, activation="relu", seed=11)
+    config = reference.probe(kit_probes.kit_config, kind="rnn", units=EPOCH_UNITS, activation="relu")
     batches = batched(scaled(x[:EPOCH_N]), y[:EPOCH_N].astype(np.int64), EPOCH_BATCH)
     return {"config": config, "weights": weights, "batches": batches, "optimizer": EPOCH_OPTIMIZER}
 
@@ -528,7 +530,7 @@ def how_far(value, expected, tol):
 
 @pytest.fixture(scope="module")
 def reference_epoch(reference, epoch_case):
-    want = reference.probe("mnist.train_epoch_run", epochs=EPOCHS, **epoch_case)
+    want = reference.probe(probes.train_epoch_run, epochs=EPOCHS, **epoch_case)
     start = [np.asarray(w, np.float64) for w in epoch_case["weights"]]
     try:
         weights = [read_weights(w, start, "train_epoch", "the reference's weights") for w in want["weights"]]
@@ -542,7 +544,7 @@ def reference_epoch(reference, epoch_case):
 def student_epoch(student, epoch_case, reference_epoch):
     """The student's train_epoch on the case (run once for both tests), or the failure message."""
     try:
-        got = student.probe("mnist.train_epoch_run", "train_epoch", epochs=EPOCHS, **epoch_case)
+        got = student.probe(probes.train_epoch_run, unit="train_epoch", epochs=EPOCHS, **epoch_case)
         if not isinstance(got, dict) or not isinstance(got.get("weights"), list) or len(got["weights"]) != EPOCHS:
             checks.fail("train_epoch: the model's weights could not be read back after the epochs.")
         weights = [read_weights(w, reference_epoch["start"], "train_epoch", "the weights after an epoch") for w in got["weights"]]
@@ -578,10 +580,10 @@ def test_train_epoch_updates_like_reference(reference, epoch_case, reference_epo
             "call (nothing built or cached once for the first call only)."
         )
     for slip, message in SLIPS.items():
-        alt = reference.probe("mnist.kit_train_epoch_run", slip=slip, **epoch_case)
+        alt = reference.probe(kit_probes.kit_train_epoch_run, slip=slip, **epoch_case)
         if update_error(got["weights"][0], start, alt["weights"][0]) < UPDATE_TOL:
             checks.fail(f"train_epoch: after one epoch ({EPOCH_WHAT}) the weights differ from the reference's. {message}")
-    first_batch = reference.probe("mnist.kit_train_epoch_run", **dict(epoch_case, batches=epoch_case["batches"][:1]))
+    first_batch = reference.probe(kit_probes.kit_train_epoch_run, **dict(epoch_case, batches=epoch_case["batches"][:1]))
     if update_error(got["weights"][0], start, first_batch["weights"][0]) < UPDATE_TOL:
         checks.fail("train_epoch: only the first batch was trained on: loop over every batch of the dataset (check where the return statement is).")
     checks.fail(
@@ -611,7 +613,7 @@ def test_train_epoch_returns_mean_loss(reference, epoch_case, reference_epoch, s
     epoch = ok.index(False)
     value = values[epoch]
     if epoch == 0:
-        kit = reference.probe("mnist.kit_train_epoch_run", **epoch_case)
+        kit = reference.probe(kit_probes.kit_train_epoch_run, **epoch_case)
         losses, sizes = np.array(kit["batch_losses"]), np.array(kit["batch_sizes"])
         alternatives = [
             (losses.mean(), "it is the plain average of the batch means: weigh each batch's mean loss by its size (128, 128 and 44 here) and divide by the number of examples."),
@@ -649,8 +651,8 @@ def eval_model(reference):
     (x, _), _ = mnist("sample")
     x = scaled(x[-max(n for cases in EVAL_CASES.values() for n, _ in cases):])
     weights = random_weights(reference, 41, scale=0.5, units=EVAL_UNITS, num_layers=1)
-    config = reference.probe("mnist.kit_config", kind="rnn", units=EVAL_UNITS, activation="relu")
-    predicted = np.argmax(reference.probe("mnist.kit_logits", config=config, weights=weights, x=x), axis=1)
+    config = reference.probe(kit_probes.kit_config, kind="rnn", units=EVAL_UNITS, activation="relu")
+    predicted = np.argmax(reference.probe(kit_probes.kit_logits, config=config, weights=weights, x=x), axis=1)
     return {"config": config, "weights": weights, "x": x, "predicted": predicted}
 
 
@@ -670,7 +672,7 @@ def test_evaluate_against_known_predictions(student, eval_model, setting):
     """the fraction of examples whose argmax logit is the label, on two cases with different accuracies"""
     batch_size = 128 if setting == "batch_size=128" else None
     cases = [eval_case(eval_model, n, wrong, seed=42 + 2 * k) for k, (n, wrong) in enumerate(EVAL_CASES[setting])]
-    got = student.probe("mnist.evaluate_runs", "evaluate", config=eval_model["config"], weights=eval_model["weights"],
+    got = student.probe(probes.evaluate_runs, unit="evaluate", config=eval_model["config"], weights=eval_model["weights"],
                         cases=[{"x": c["x"], "y": c["y"], "batch_size": batch_size} for c in cases])
     if not isinstance(got, list) or len(got) != len(cases):
         checks.fail("evaluate: its return values could not be read back.")
@@ -724,8 +726,8 @@ def run_kwargs(variant, seed):
 def run_model(reference, activation=None):
     """The kit model of the run as (Keras config JSON, initial weights), both from the reference child."""
     activation = activation or RUN["activation"]
-    config = reference.probe("mnist.kit_config", kind="rnn", units=RUN["units"], activation=activation)
-    weights = reference.probe("mnist.initial_weights", kind="rnn", units=RUN["units"], activation=activation, seed=RUN["weight_seed"])
+    config = reference.probe(kit_probes.kit_config, kind="rnn", units=RUN["units"], activation=activation)
+    weights = reference.probe(kit_probes.initial_weights, kind="rnn", units=RUN["units"], activation=activation, seed=RUN["weight_seed"])
     return config, weights
 
 
@@ -733,7 +735,7 @@ def measured_accuracy(reference, config, weights, variant):
     """Accuracy of trained weights on the test digits: logits from the reference child, labels only here."""
     _, (x_test, y_test) = mnist(variant)
     n_test = SIZES[variant][1]
-    logits = np.asarray(reference.probe("mnist.kit_logits", config=config, weights=[np.asarray(w, np.float32) for w in weights], x=x_test[:n_test], images=True))
+    logits = np.asarray(reference.probe(kit_probes.kit_logits, config=config, weights=[np.asarray(w, np.float32) for w in weights], x=x_test[:n_test], images=True))
     if logits.shape != (n_test, 10):
         raise GraderBug(f"the reference child's logits have shape {logits.shape}, not {(n_test, 10)}")
     return float(np.mean(np.argmax(logits, axis=1) == y_test[:n_test]))
@@ -747,11 +749,35 @@ def reference_accuracies(reference, variant=VARIANT, seeds=REFERENCE_SEEDS, acti
     start = [np.asarray(w, np.float64) for w in weights]
     accs = []
     for seed in seeds:
-        got = reference.probe("mnist.training_run", config=config, weights=weights, **run_kwargs(variant, seed))
+        got = reference.probe(probes.training_run, config=config, weights=weights, **run_kwargs(variant, seed))
         if "unit_error" in got:
             raise GraderBug(f"the reference's training run failed: {got['unit_error']}")
         accs.append(measured_accuracy(reference, config, read_weights(got["weights"], start, "the reference", "its trained weights"), variant))
     return accs
+
+
+def calibrate(reference):
+    """FLOORS and CALIBRATED_MEAN re-measured on the reference, as the training-run tests measure a student
+    (checks.Calibration; tests/test_calibration.py re-checks them). Full MNIST only where Keras has it cached."""
+    from rnnkit.mnist import cache_state
+
+    how = "rerun tools/calibrate_mnist.py and update the figures next to FLOORS"
+    accs = reference_accuracies(reference, "sample")
+    found = [
+        checks.Calibration(
+            ("FLOORS", "MARGIN"), f"the reference's lowest accuracy on the offline sample (seeds {REFERENCE_SEEDS})", min(accs),
+            holds=min(accs) - MARGIN >= FLOORS["sample"], recalibrate=how,
+            failure=f"a submission equal to the reference must clear the floor {FLOORS['sample']} with MARGIN={MARGIN} to spare"),
+        checks.Calibration(
+            ("CALIBRATED_MEAN",), f"the reference's mean accuracy on the offline sample (seeds {REFERENCE_SEEDS})", float(np.mean(accs)),
+            holds=True, calibrated=CALIBRATED_MEAN["sample"], drift=0.02, recalibrate=how),
+    ]
+    if cache_state()[0] == "ok":
+        full = reference_accuracies(reference, "full")
+        found.append(checks.Calibration(
+            ("FLOORS",), f"the reference's lowest accuracy on full MNIST (seeds {REFERENCE_SEEDS})", min(full),
+            holds=min(full) >= FLOORS["full"], failure=f"under the floor {FLOORS['full']}", recalibrate=how.replace(".py", ".py --variant full")))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -766,7 +792,7 @@ def training(student, reference):
         try:
             for unit in ("make_dataset", "train_epoch"):
                 student._require(unit)
-            got = student.probe("mnist.training_run", "train_epoch", timeout=RUN_TIMEOUT, config=config, weights=weights, **run_kwargs(VARIANT, seed))
+            got = student.probe(probes.training_run, unit="train_epoch", timeout=RUN_TIMEOUT, config=config, weights=weights, **run_kwargs(VARIANT, seed))
             if not isinstance(got, dict):
                 checks.fail("the training run's results could not be read back.")
             if "unit_error" in got:

@@ -37,6 +37,8 @@ import pytest
 
 from rnnkit_grader import checks
 from rnnkit_child.codec import Opaque
+from rnnkit_child.probes import charlm as probes
+from rnnkit_grader.reference import charlm as kit_probes
 
 # ---- helpers -----------------------------------------------------------------------
 
@@ -60,19 +62,14 @@ def remember(memo, key, compute):
     return value
 
 
-def kit_weights(vocab_size, embed_dim, units, seed, scale=0.5, recurrent=True):
-    """Weights for the kit's model (reference/charlm.py), in its order (Embedding, LSTM, Dense)."""
-    shapes = [(vocab_size, embed_dim)]
-    if recurrent:
-        shapes += [(embed_dim, 4 * units), (units, 4 * units), (4 * units,)]
-    shapes += [(units if recurrent else embed_dim, vocab_size), (vocab_size,)]
-    rng = np.random.default_rng(seed)
-    return [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
+def kit_weights(reference, dims, seed, scale=0.5):
+    """Random weights for the kit's model, drawn by the reference child in that model's own order."""
+    return reference.probe(kit_probes.kit_weights, dims=list(dims), seed=seed, scale=scale)
 
 
 def kit(reference, dims, weights, batch_size=None, stateful=False, recurrent=True):
     """The kit's model with these weights as data ({"json", "weights"}), made in the reference child."""
-    return reference.probe("charlm.kit_spec", dims=list(dims), weights=weights, batch_size=batch_size, stateful=stateful, recurrent=recurrent)
+    return reference.probe(kit_probes.kit_spec, dims=list(dims), weights=weights, batch_size=batch_size, stateful=stateful, recurrent=recurrent)
 
 
 def tbptt_layout(ids, batch_size, seq_len):
@@ -85,12 +82,11 @@ def tbptt_layout(ids, batch_size, seq_len):
 
 
 def close(a, b, rtol=1e-4, atol=1e-5):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+    return checks.agree(a, b, rtol, atol)
 
 
 def all_close(xs, ys, rtol=1e-4, atol=1e-5):
-    return isinstance(xs, list) and len(xs) == len(ys) and all(close(x, y, rtol, atol) for x, y in zip(xs, ys))
+    return checks.all_agree(xs, ys, rtol, atol)
 
 
 # ---- build_vocab (6 points) --------------------------------------------------------
@@ -264,8 +260,8 @@ def clip_diagnosis(grads, max_norm, got):
 
 def check_clip(student, reference, max_norm):
     grads = clip_case()
-    got = student.probe("charlm.clip", "clip_by_global_norm", grads=grads, max_norm=max_norm)
-    want = reference.probe("charlm.tf_clip", grads=grads, max_norm=max_norm)
+    got = student.probe(probes.clip, unit="clip_by_global_norm", grads=grads, max_norm=max_norm)
+    want = reference.probe(kit_probes.tf_clip, grads=grads, max_norm=max_norm)
     if len(got["clipped"]) != len(grads) or [c.shape for c in got["clipped"]] != [g.shape for g in grads]:
         checks.fail(f"clip_by_global_norm: for gradients of shapes {CLIP_SHAPES} it returned shapes {[tuple(c.shape) for c in got['clipped']]}.")
     return grads, got, want
@@ -323,7 +319,7 @@ def test_clip_inside_tf_function(student, reference):
     _, eager, want = check_clip(student, reference, 1.0)
     require_global_norm(eager, want)
     try:
-        traced = student.probe("charlm.clip", "clip_by_global_norm", grads=grads, max_norm=1.0, graph=True)
+        traced = student.probe(probes.clip, unit="clip_by_global_norm", grads=grads, max_norm=1.0, graph=True)
     except checks.GradingFailure as exc:
         if "not implemented yet" in str(exc):
             raise
@@ -343,7 +339,7 @@ def model_ids(shape, seed=0):
 
 def built_char_model(student, batch_size=None, stateful=False):
     """What build_char_model(MV, ME, MU, ...) made, as data (config and weights)."""
-    return student.probe("charlm.built_model", "build_char_model", vocab_size=MV, embed_dim=ME, units=MU, batch_size=batch_size, stateful=stateful)
+    return student.probe(probes.built_model, unit="build_char_model", vocab_size=MV, embed_dim=ME, units=MU, batch_size=batch_size, stateful=stateful)
 
 
 def describe(student, reference, x, batch_size=None, stateful=False):
@@ -352,7 +348,7 @@ def describe(student, reference, x, batch_size=None, stateful=False):
     if not isinstance(built, dict) or not isinstance(built.get("json"), str):
         why = built.get("json_error") if isinstance(built, dict) else None
         checks.fail(f"build_char_model should return a keras.Model made of Keras's layers, got a {built.get('type') if isinstance(built, dict) else checks.describe(built)}{f' ({why})' if why else ''}.")
-    info = reference.probe("charlm.describe_built", built=built, x=x)
+    info = reference.probe(kit_probes.describe_built, built=built, x=x)
     if "error" in info:
         checks.fail(f"build_char_model: {info['error']}")
     return info
@@ -383,10 +379,10 @@ def test_model_sizes(student, reference):
     if (MU, MV) not in shapes:
         checks.fail(f"build_char_model({MV}, embed_dim={ME}, units={MU}): no weight of shape {(MU, MV)}; the recurrent layer should have `units` units, read out by Dense(vocab_size). Weights: {shapes}.")
     # build_char_model(vocab_size) alone: the contract's defaults embed_dim=32, units=128, stateless
-    built = student.probe("charlm.built_model", "build_char_model", vocab_size=MV, embed_dim=None, units=None, defaults=True)
+    built = student.probe(probes.built_model, unit="build_char_model", vocab_size=MV, embed_dim=None, units=None, defaults=True)
     if not isinstance(built, dict) or not isinstance(built.get("json"), str):
         checks.fail(f"build_char_model({MV}), with its defaults, did not return a keras.Model made of Keras's layers ({checks.describe(built)}).")
-    info = reference.probe("charlm.describe_built", built=built, x=model_ids((2, 4)))
+    info = reference.probe(kit_probes.describe_built, built=built, x=model_ids((2, 4)))
     if "error" in info:
         checks.fail(f"build_char_model({MV}), with its defaults: {info['error']}")
     shapes = [tuple(s) for s in info["weight_shapes"]]
@@ -421,7 +417,7 @@ def test_stateful_and_stateless_share_weights(student, reference):
     for built in (stateful, stateless):
         if not isinstance(built, dict) or not isinstance(built.get("json"), str):
             checks.fail(f"build_char_model should return a keras.Model made of Keras's layers, got a {built.get('type') if isinstance(built, dict) else checks.describe(built)}.")
-    info = reference.probe("charlm.twins_built", stateful=stateful, stateless=stateless, x=model_ids((2, 6)))
+    info = reference.probe(kit_probes.twins_built, stateful=stateful, stateless=stateless, x=model_ids((2, 6)))
     if "error" in info:
         checks.fail(f"build_char_model: {info['error']}")
     if info["stateful_shapes"] != info["stateless_shapes"]:
@@ -434,38 +430,49 @@ def test_stateful_and_stateless_share_weights(student, reference):
 
 TV, TE, TU = 11, 4, 8
 T_DIMS = [TV, TE, TU]
-STATE_WEIGHTS = kit_weights(TV, TE, TU, seed=7, scale=0.8)
+STATE_SEED, STATE_SCALE = 7, 0.8
 STATE_BATCHES = tbptt_layout(np.random.default_rng(8).integers(0, TV, size=3 * 12 + 1), 3, 4)  # 3 batches of (3, 4)
 WARM = np.random.default_rng(9).integers(0, TV, size=(3, 6)).astype(np.int32)
 STATE_EPOCHS = 2
 NO_CLIP = 1e6
 CARRIED, NEVER_CARRIED, NEVER_RESET, RESET_AT_END = (
     "carried, reset at each epoch's start", "never carried", "never reset", "reset at each epoch's end")
+# The ways of handling the state, as the reference child computes their losses: where each resets it.
+STATE_POLICIES = {
+    CARRIED: {"epoch_start": True, "each_batch": False, "epoch_end": False},
+    NEVER_CARRIED: {"epoch_start": False, "each_batch": True, "epoch_end": False},
+    NEVER_RESET: {"epoch_start": False, "each_batch": False, "epoch_end": False},
+    RESET_AT_END: {"epoch_start": False, "each_batch": False, "epoch_end": True},
+}
+
+
+def state_weights(reference):
+    return kit_weights(reference, T_DIMS, STATE_SEED, STATE_SCALE)
 
 
 def state_model(reference):
-    return kit(reference, T_DIMS, STATE_WEIGHTS, batch_size=len(STATE_BATCHES[0][0]), stateful=True)
+    return kit(reference, T_DIMS, state_weights(reference), batch_size=len(STATE_BATCHES[0][0]), stateful=True)
 
 
 def frozen_run(student, reference, memo, warm):
     """train_tbptt with learning_rate=0: the losses depend only on the state handling."""
     epochs = STATE_EPOCHS if warm is None else 1
     got = remember(memo, ("frozen", warm is None), lambda: student.probe(
-        "charlm.train", "train_tbptt", model=state_model(reference), batches=STATE_BATCHES,
+        probes.train, unit="train_tbptt", model=state_model(reference), batches=STATE_BATCHES,
         epochs=epochs, learning_rate=0.0, clip_norm=NO_CLIP, warm=warm,
     ))
     n = epochs * len(STATE_BATCHES)
     if len(got["losses"]) != n:
         checks.fail(f"train_tbptt: {epochs} epoch(s) of {len(STATE_BATCHES)} batches should give {n} losses, got {len(got['losses'])}.")
-    if not all_close(got["weights"], STATE_WEIGHTS, 0, 1e-7):
+    if not all_close(got["weights"], state_weights(reference), 0, 1e-7):
         checks.fail("train_tbptt changed the weights although learning_rate=0: pass learning_rate to keras.optimizers.Adam.")
     return got["losses"]
 
 
 def policy_losses(reference, warm):
     return reference.probe(
-        "charlm.state_policies", dims=T_DIMS, weights=STATE_WEIGHTS, batches=STATE_BATCHES,
-        epochs=STATE_EPOCHS if warm is None else 1, warm=warm,
+        kit_probes.state_policies, dims=T_DIMS, weights=state_weights(reference), batches=STATE_BATCHES,
+        epochs=STATE_EPOCHS if warm is None else 1, policies=STATE_POLICIES, warm=warm,
     )
 
 
@@ -491,7 +498,7 @@ def unexplained(losses, correct):
 def test_train_returns_batch_losses(student, reference, memo):
     """returns one float per batch and epoch: the cross-entropy of that batch under some way of handling the state"""
     got = remember(memo, ("frozen", True), lambda: student.probe(
-        "charlm.train", "train_tbptt", model=state_model(reference), batches=STATE_BATCHES,
+        probes.train, unit="train_tbptt", model=state_model(reference), batches=STATE_BATCHES,
         epochs=STATE_EPOCHS, learning_rate=0.0, clip_norm=NO_CLIP, warm=None,
     ))
     n = STATE_EPOCHS * len(STATE_BATCHES)
@@ -543,7 +550,6 @@ def test_state_reset_at_each_epoch_start(student, reference, memo):
 # then the same whether an implementation clips its IndexedSlices or a dense copy
 # (with repeated ids the two give slightly different global norms, both defensible).
 U_DIMS = [40, 4, 8]
-UPDATE_WEIGHTS = kit_weights(*U_DIMS, seed=10, scale=0.5)
 UPDATE_BATCHES = tbptt_layout(np.random.default_rng(11).permutation(40)[:25], 4, 6)  # 1 batch of (4, 6), distinct ids
 UPDATE_EPOCHS = 4
 UPDATE_LR = 0.02
@@ -551,10 +557,10 @@ TIGHT_CLIP = 0.05  # the gradients' global norm is about 0.3 here, so clipping a
 
 
 def update_run(student, reference, clip_norm):
-    model = kit(reference, U_DIMS, UPDATE_WEIGHTS, batch_size=len(UPDATE_BATCHES[0][0]), stateful=True)
+    model = kit(reference, U_DIMS, kit_weights(reference, U_DIMS, seed=10, scale=0.5), batch_size=len(UPDATE_BATCHES[0][0]), stateful=True)
     args = dict(model=model, batches=UPDATE_BATCHES, epochs=UPDATE_EPOCHS, learning_rate=UPDATE_LR, clip_norm=clip_norm)
-    got = student.probe("charlm.train", "train_tbptt", **args)
-    want = reference.probe("charlm.train", **args)
+    got = student.probe(probes.train, unit="train_tbptt", **args)
+    want = reference.probe(probes.train, **args)
     return got, want, args
 
 
@@ -563,7 +569,7 @@ def same_run(got, want):
 
 
 def kit_variant(reference, args, **variant):
-    return reference.probe("charlm.kit_train", **args, **variant)
+    return reference.probe(kit_probes.kit_train, **args, **variant)
 
 
 @pytest.mark.unit("train_tbptt")
@@ -607,7 +613,7 @@ def test_updates_clipped_by_global_norm(student, reference):
 BUDGET = dict(batch_size=64, seq_len=32, batches=60, embed_dim=16, units=64, learning_rate=0.02, clip_norm=5.0, seed=0)
 VAL_WINDOWS, VAL_LEN = 64, 64
 PPL_BOUND = 18.0
-CALIBRATED_PPL = 15.15  # the reference under BUDGET (tests/test_thresholds.py re-checks it)
+CALIBRATED_PPL = 15.15  # the reference under BUDGET (calibrate() re-measures it; tests/test_calibration.py)
 
 
 @functools.lru_cache(maxsize=1)
@@ -624,21 +630,31 @@ def budget_data():
     return len(chars), tbptt_layout(train, b["batch_size"], b["seq_len"]), val[:-1].reshape(VAL_WINDOWS, VAL_LEN), val[1:].reshape(VAL_WINDOWS, VAL_LEN)
 
 
-def budget_logits(owner, reference, unit=True):
+def budget_logits(owner, reference):
     """The budgeted run of `owner` (losses), and the trained model's per-position cross-entropy on the validation
     windows with whether its outputs look like probabilities, both computed in the reference child (whole logits
     would be 1.5 MB per submission in the reference's answer cache)."""
     V, batches, val_x, val_y = budget_data()
     b = BUDGET
     kwargs = dict(vocab_size=V, embed_dim=b["embed_dim"], units=b["units"], batches=batches, learning_rate=b["learning_rate"], clip_norm=b["clip_norm"], seed=b["seed"])
-    got = owner.probe("charlm.budget_run", "train_tbptt", **kwargs) if unit else owner.probe("charlm.budget_run", **kwargs)
+    got = owner.probe(probes.budget_run, unit="train_tbptt", **kwargs)
     if not isinstance(got, dict) or not isinstance(got.get("model"), dict):
         checks.fail("train_tbptt: the budgeted run gave back no trained model.")
-    ran = reference.probe("charlm.budget_nll", built=got["model"], val_x=val_x, val_y=val_y, batch_size=b["batch_size"])
+    ran = reference.probe(kit_probes.budget_nll, built=got["model"], val_x=val_x, val_y=val_y, batch_size=b["batch_size"])
     if "error" in ran:
         checks.fail(f"train_tbptt: the trained model could not be evaluated: {ran['error']}")
     return got, checks.array(ran["nll"], "train_tbptt", "the trained model's cross-entropy", shape=val_x.shape), bool(ran["probabilities"])
 
+
+
+def calibrate(reference):
+    """PPL_BOUND and CALIBRATED_PPL re-measured on the reference: its build_char_model and train_tbptt under BUDGET,
+    measured as test_budgeted_run measures a student's (checks.Calibration; tests/test_calibration.py)."""
+    _, position_nll, _ = budget_logits(reference, reference)
+    ppl = float(np.exp(position_nll.mean()))
+    return [checks.Calibration(
+        ("PPL_BOUND", "CALIBRATED_PPL"), "the reference's validation perplexity under BUDGET", ppl, holds=ppl < PPL_BOUND,
+        failure=f"over the bound {PPL_BOUND}", calibrated=CALIBRATED_PPL, drift=1.0, recalibrate="update the figures next to PPL_BOUND")]
 
 @pytest.mark.unit("train_tbptt")
 @pytest.mark.points(5)
@@ -666,7 +682,10 @@ def test_budget_validation_perplexity(student, reference):
 # ---- perplexity (12 points) --------------------------------------------------------
 
 P_DIMS = [9, 4, 6]
-P_WEIGHTS = kit_weights(*P_DIMS, seed=12, scale=0.8)
+
+
+def p_weights(reference):
+    return kit_weights(reference, P_DIMS, seed=12, scale=0.8)
 
 
 def perplexity_case(n_ids, seq_len, seed):
@@ -676,7 +695,7 @@ def perplexity_case(n_ids, seq_len, seed):
 
 def perplexity_values(reference, ids, seq_len):
     """Per-position NLL of windows read from a zero state, and of one pass over everything."""
-    ref = reference.probe("charlm.window_logits", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len)
+    ref = reference.probe(kit_probes.window_logits, dims=P_DIMS, weights=p_weights(reference), ids=ids, seq_len=seq_len)
     targets = ids[1:]
     windows = [checks.nll(w, targets[s:s + seq_len]) for w, s in zip(ref["windows"], range(0, len(targets), seq_len))]
     return windows, checks.nll(ref["one_pass"], targets)
@@ -703,11 +722,11 @@ def perplexity_diagnosis(got, windows, one_pass):
 def test_perplexity_one_window(student, reference):
     """exp of the mean next-character cross-entropy (a text that fits in one window)"""
     ids, seq_len = perplexity_case(11, 10, seed=13)
-    got = checks.scalar(student.probe("charlm.student_perplexity", "perplexity", model=kit(reference, P_DIMS, P_WEIGHTS), ids=ids, seq_len=seq_len), "perplexity", "the result")
+    got = checks.scalar(student.probe(probes.student_perplexity, unit="perplexity", model=kit(reference, P_DIMS, p_weights(reference)), ids=ids, seq_len=seq_len), "perplexity", "the result")
     windows, one_pass = perplexity_values(reference, ids, seq_len)
     want = float(np.exp(np.concatenate(windows).mean()))
     if not np.isclose(got, want, rtol=1e-4):
-        shifted = float(np.exp(checks.nll(reference.probe("charlm.window_logits", dims=P_DIMS, weights=P_WEIGHTS, ids=ids, seq_len=seq_len)["one_pass"], ids[:-1]).mean()))
+        shifted = float(np.exp(checks.nll(reference.probe(kit_probes.window_logits, dims=P_DIMS, weights=p_weights(reference), ids=ids, seq_len=seq_len)["one_pass"], ids[:-1]).mean()))
         hint = "It scores each input against itself: the target of position t is ids[t + 1]." if np.isclose(got, shifted, rtol=1e-4) else perplexity_diagnosis(got, windows, one_pass)
         checks.fail(f"perplexity: {got:.5f} for a text of {len(ids)} ids, {checks.band(checks.relative(got, want), 1e-4)}. {hint}")
 
@@ -717,7 +736,7 @@ def test_perplexity_one_window(student, reference):
 def test_perplexity_over_windows(student, reference):
     """every prediction counts once when the text spans several windows (the last one shorter)"""
     ids, seq_len = perplexity_case(26, 10, seed=14)  # 25 predictions: windows of 10, 10 and 5
-    got = checks.scalar(student.probe("charlm.student_perplexity", "perplexity", model=kit(reference, P_DIMS, P_WEIGHTS), ids=ids, seq_len=seq_len), "perplexity", "the result")
+    got = checks.scalar(student.probe(probes.student_perplexity, unit="perplexity", model=kit(reference, P_DIMS, p_weights(reference)), ids=ids, seq_len=seq_len), "perplexity", "the result")
     windows, one_pass = perplexity_values(reference, ids, seq_len)
     windowed = float(np.exp(np.concatenate(windows).mean()))
     carried = float(np.exp(one_pass.mean()))  # carrying the state across windows is one pass: also right
@@ -739,13 +758,13 @@ CHI2_CRITICAL = {8: 42.70}  # chi-square quantile for a false failure probabilit
 
 
 def vocab(reference):
-    chars = reference.probe("charlm.corpus_chars")
+    chars = reference.probe(probes.corpus_chars)
     return chars, {c: i for i, c in enumerate(chars)}
 
 
 def greedy_model(reference):
     chars, _ = vocab(reference)
-    return [len(chars), S_EMBED, S_UNITS], kit_weights(len(chars), S_EMBED, S_UNITS, seed=18, scale=1.3)
+    return [len(chars), S_EMBED, S_UNITS], kit_weights(reference, [len(chars), S_EMBED, S_UNITS], seed=18, scale=1.3)
 
 
 def constant_model(reference):
@@ -759,7 +778,7 @@ def constant_model(reference):
 
 
 def student_texts(student, reference, dims, weights, length, temperature, seeds, recurrent=True):
-    texts = student.probe("charlm.sample_texts", "sample", model=kit(reference, dims, weights, recurrent=recurrent), prefix=PREFIX, length=length,
+    texts = student.probe(probes.sample_texts, unit="sample", model=kit(reference, dims, weights, recurrent=recurrent), prefix=PREFIX, length=length,
                           temperature=temperature, seeds=list(seeds))
     for text in texts:
         if not isinstance(text, str):
@@ -816,12 +835,12 @@ def test_sample_greedy_at_low_temperature(student, reference):
     """at temperature 0.01 every draw is the most likely character (greedy generation)"""
     dims, weights = greedy_model(reference)
     chars, index = vocab(reference)
-    want = reference.probe("charlm.greedy_ids", dims=dims, weights=weights, prefix_ids=[index[c] for c in PREFIX], length=GREEDY_LENGTH)
+    want = reference.probe(kit_probes.greedy_ids, dims=dims, weights=weights, prefix_ids=[index[c] for c in PREFIX], length=GREEDY_LENGTH)
     expected = "".join(chars[i] for i in want["ids"])
     got = student_texts(student, reference, dims, weights, GREEDY_LENGTH, 0.01, [0])[0]
     if got == expected:
         return
-    memoryless = reference.probe("charlm.greedy_ids", dims=dims, weights=weights, prefix_ids=[index[c] for c in PREFIX], length=GREEDY_LENGTH, memory=False)
+    memoryless = reference.probe(kit_probes.greedy_ids, dims=dims, weights=weights, prefix_ids=[index[c] for c in PREFIX], length=GREEDY_LENGTH, memory=False)
     if got == "".join(chars[i] for i in memoryless["ids"]):
         hint = "It matches a model that sees only the last character at each step: let the model read the whole text so far (or carry its state)."
     elif got == student_texts(student, reference, dims, weights, GREEDY_LENGTH, 1.0, [0])[0]:

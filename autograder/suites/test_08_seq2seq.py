@@ -31,6 +31,8 @@ import pytest
 
 from rnnkit.seq2seq_data import END, FIRST_DIGIT, PAD, START, VOCAB_SIZE, exact_match, make_reversal_data
 from rnnkit_grader import checks
+from rnnkit_child.probes import seq2seq as probes
+from rnnkit_grader.reference import seq2seq as kit_probes
 
 # ---- the budgeted training run -------------------------------------------------------------
 #
@@ -46,7 +48,7 @@ from rnnkit_grader import checks
 # A correct LSTM solution (tools/variants/v08_seq2seq.py `correct`) scores 0.992 at seed 0; the
 # reference without mask_zero 0.934. A training decoder that ignores the encoder's state
 # scores 0.016. FLOOR sits 14.6 points under the lowest reference seed.
-# tests/test_seq2seq.py re-checks the reference against FLOOR and CALIBRATED_MEAN.
+# calibrate() re-measures the reference against FLOOR and CALIBRATED_MEAN (tests/test_calibration.py).
 RUN = {"units": 64, "epochs": 4, "batch_size": 64, "learning_rate": 0.01, "train_size": 4000, "eval_size": 500, "max_digits": 5}
 SEED = 0
 DATA_SEEDS = (101, 102)  # training pairs, held-out pairs
@@ -95,13 +97,29 @@ RUN_TIMEOUT = 120  # seconds for one training run in the reference child (the re
 
 def reference_run(reference, seed=SEED):
     """The reference's build_seq2seq, exported and trained by the kit, both in the reference child."""
-    spec = reference.probe("seq2seq.export", vocab_size=VOCAB_SIZE, units=RUN["units"], seed=seed)
-    return reference.probe("seq2seq.training_run", timeout=RUN_TIMEOUT, spec=spec, **run_kwargs(seed))
+    spec = reference.probe(probes.export, vocab_size=VOCAB_SIZE, units=RUN["units"], seed=seed)
+    return reference.probe(kit_probes.training_run, timeout=RUN_TIMEOUT, spec=spec, **run_kwargs(seed))
 
 
 def reference_exact_matches(reference, seeds):
-    """The reference's exact match (free-running greedy decoding, as graded) for each seed (tests/test_seq2seq.py)."""
+    """The reference's exact match (free-running greedy decoding, as graded) for each seed."""
     return [exact_match(reference_run(reference, seed)["decoded"], EVAL_TARGETS) for seed in seeds]
+
+
+CALIBRATION_SEEDS = (0, 1, 2)  # the seeds the kit's calibration test re-runs (of the five calibrated)
+
+
+def calibrate(reference):
+    """FLOOR and CALIBRATED_MEAN re-measured on the reference under the budget, as the training test measures a
+    student's (checks.Calibration; tests/test_calibration.py re-checks them)."""
+    scores = reference_exact_matches(reference, CALIBRATION_SEEDS)
+    how = "recalibrate and update the figures next to FLOOR"
+    return [
+        checks.Calibration(("FLOOR",), f"the reference's lowest exact match under the budget (seeds {CALIBRATION_SEEDS})", min(scores),
+                           holds=min(scores) >= FLOOR, failure=f"under the floor {FLOOR}", recalibrate=how),
+        checks.Calibration(("CALIBRATED_MEAN",), f"the reference's mean exact match under the budget (seeds {CALIBRATION_SEEDS})",
+                           float(np.mean(scores)), holds=True, calibrated=CALIBRATED_MEAN, drift=0.03, recalibrate=how),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +130,7 @@ def exports(student):
     def get(vocab_size, units, seed=0):
         key = (vocab_size, units, seed)
         if key not in memo:
-            spec = student.probe("seq2seq.export", "build_seq2seq", vocab_size=vocab_size, units=units, seed=seed)
+            spec = student.probe(probes.export, unit="build_seq2seq", vocab_size=vocab_size, units=units, seed=seed)
             memo[key] = checked_export(spec)
         return memo[key]
 
@@ -209,7 +227,7 @@ def test_shift_right_keeps_dtype(student):
 def test_shift_right_leaves_its_input(student):
     """targets is not modified (by a shift_right that shifts)"""
     targets, start_id = SHIFT_CASES["digit targets, int32, START"]
-    got = student.probe("seq2seq.shift_in_place", "shift_right", targets=targets, start_id=start_id)
+    got = student.probe(probes.shift_in_place, unit="shift_right", targets=targets, start_id=start_id)
     result = got.get("result") if isinstance(got, dict) else None
     if not isinstance(result, np.ndarray) or result.shape != targets.shape or not np.array_equal(result[:, 1:], targets[:, :-1]):
         checks.fail(
@@ -236,7 +254,7 @@ def test_build_seq2seq_shapes(student, reference, exports, case):
     """three keras.Models: logits (batch, T, V), the encoder's state (batch, units), the decoder's (logits (batch, V), new state)"""
     vocab_size, units = SHAPE_CASES[case]
     call = f"build_seq2seq({vocab_size}, units={units})"
-    info = rebuilt(reference.probe("seq2seq.measure_shapes", spec=exports(vocab_size, units), vocab_size=vocab_size, batch=BATCH, source_len=SOURCE_LEN, target_lens=list(TARGET_LENS)))
+    info = rebuilt(reference.probe(kit_probes.measure_shapes, spec=exports(vocab_size, units), vocab_size=vocab_size, batch=BATCH, source_len=SOURCE_LEN, target_lens=list(TARGET_LENS)))
     names = ["train_model", "encoder", "decoder"]
     for name, key, kind in zip(names, ("train_is_model", "encoder_is_model", "decoder_is_model"), info["types"]):
         if not info[key]:
@@ -278,7 +296,7 @@ TOLERANCE = 1e-4  # float32 logits of the same computation, batched or step by s
 
 
 def consistency(reference, exports):
-    got = rebuilt(reference.probe("seq2seq.consistency", spec=exports(*CONSISTENCY_SIZE), **CONSISTENCY))
+    got = rebuilt(reference.probe(kit_probes.consistency, spec=exports(*CONSISTENCY_SIZE), **CONSISTENCY))
     want_shape = (len(CONSISTENCY_SOURCES), CONSISTENCY_INPUTS.shape[1], VOCAB_SIZE)
     if isinstance(got["train"], str):
         checks.fail(f"build_seq2seq: train_model([source ids, decoder inputs]) failed: {got['train']}")
@@ -340,7 +358,7 @@ def test_build_seq2seq_decoder_matches_training_model(reference, exports):
 def test_build_seq2seq_shares_weights(reference, exports):
     """the encoder and decoder use train_model's own weight variables, so training train_model trains them"""
     got = weight_sharing(exports(*CONSISTENCY_SIZE))
-    rebuilt(reference.probe("seq2seq.consistency", spec=exports(*CONSISTENCY_SIZE), **CONSISTENCY))  # the models must rebuild
+    rebuilt(reference.probe(kit_probes.consistency, spec=exports(*CONSISTENCY_SIZE), **CONSISTENCY))  # the models must rebuild
     own = [(name, got[key]) for name, key in (("encoder", "encoder_own"), ("decoder", "decoder_own")) if got[key]]
     if own == [("encoder", got["encoder_own"])]:
         # An encoder RNN missing from train_model is what a train_model that never reads the
@@ -385,7 +403,7 @@ def test_build_seq2seq_is_causal(reference, exports):
     _, train, want_shape = consistency(reference, exports)
     for first_changed in CAUSAL_STEPS:
         changed = dict(CONSISTENCY, decoder_inputs=later_inputs_changed(first_changed))
-        got = rebuilt(reference.probe("seq2seq.consistency", spec=exports(*CONSISTENCY_SIZE), **changed))
+        got = rebuilt(reference.probe(kit_probes.consistency, spec=exports(*CONSISTENCY_SIZE), **changed))
         if isinstance(got["train"], str):
             checks.fail(f"build_seq2seq: train_model([source ids, decoder inputs]) failed: {got['train']}")
         other = checks.array(got["train"], "build_seq2seq", "train_model's logits", shape=want_shape)
@@ -416,7 +434,7 @@ def later_inputs_changed(first_changed):
 @pytest.fixture(scope="module")
 def student_run(reference, exports):
     spec = exports(VOCAB_SIZE, RUN["units"], SEED)
-    return rebuilt(reference.probe("seq2seq.training_run", timeout=RUN_TIMEOUT, spec=spec, **run_kwargs()))
+    return rebuilt(reference.probe(kit_probes.training_run, timeout=RUN_TIMEOUT, spec=spec, **run_kwargs()))
 
 
 @pytest.mark.unit("build_seq2seq")
@@ -455,6 +473,18 @@ def test_build_seq2seq_learns_to_reverse(student_run):
 # ---- greedy_decode (35 points) -------------------------------------------------------------
 
 KNOWN_TEXT = "a model that writes 3 + (3 * fed id + v) mod 10 while source digits are left (v = the first source digit) and END after that"
+# That model's rule, written once: the probe (probes/seq2seq.known_models) builds its encoder and
+# decoder from this table, and simulate() below reads the same table. next[t, s] is the id
+# written after the fed id t when the first source id is s; runner_up[i] gets the second-best
+# logit when i wins (sampling instead of the argmax would show).
+_IDS = np.arange(VOCAB_SIZE)
+KNOWN_RULE = {
+    "next": FIRST_DIGIT + (3 * _IDS[:, None] + (_IDS[None, :] - FIRST_DIGIT)) % 10,
+    "runner_up": FIRST_DIGIT + (_IDS + 4) % 10,
+    "logits": [3.0, 2.5],
+    "pad": PAD,
+    "end": END,
+}
 
 
 def simulate(sources, max_len, mode="greedy"):
@@ -464,12 +494,12 @@ def simulate(sources, max_len, mode="greedy"):
     fed at every step), "no_stop" (all max_len ids, END and after kept).
     """
     sources = np.asarray(sources)
-    remaining = (sources != PAD).sum(axis=1).astype(np.int64)
-    offset = sources[:, 0].astype(np.int64) - FIRST_DIGIT
+    remaining = (sources != KNOWN_RULE["pad"]).sum(axis=1).astype(np.int64)
+    first = sources[:, 0].astype(np.int64)
     ids = np.full(len(sources), START)
     columns = []
     for _ in range(max_len):
-        nxt = np.where(remaining > 0, FIRST_DIGIT + (3 * ids + offset) % 10, END)
+        nxt = np.where(remaining > 0, KNOWN_RULE["next"][ids, first], KNOWN_RULE["end"])
         columns.append(nxt)
         if mode != "frozen":
             remaining = remaining - 1
@@ -493,7 +523,7 @@ SLIPS = {
 
 
 def decoded_rows(student, sources, max_len, split_state=False, strict=False, keep_end=False):
-    value = student.probe("seq2seq.greedy_known", "greedy_decode", sources=sources, max_len=max_len, split_state=split_state)
+    value = student.probe(probes.greedy_known, unit="greedy_decode", rule=KNOWN_RULE, sources=sources, max_len=max_len, split_state=split_state)
     return rows_of(value, len(sources), strict, keep_end)
 
 
@@ -623,7 +653,7 @@ def test_greedy_decode_passes_a_list_state_on(student):
     """works, and decodes the same, when the encoder's state is a list (as an LSTM's [h, c])"""
     single = decoded_rows(student, FEED_SOURCES, 8)
     require_first_ids(single, FEED_SOURCES, 8)
-    outcome = student.probe("seq2seq.greedy_known_outcome", "greedy_decode", sources=FEED_SOURCES, max_len=8, split_state=True)
+    outcome = student.probe(probes.greedy_known_outcome, unit="greedy_decode", rule=KNOWN_RULE, sources=FEED_SOURCES, max_len=8, split_state=True)
     if "error" in outcome:
         checks.fail(
             f"greedy_decode failed with an encoder whose state is a list of two tensors, as an LSTM's [h, c]: {outcome['error']}. "

@@ -6,9 +6,9 @@ from model.to_json(), the weights, and which of train_model's weight variables t
 encoder and the decoder hold); the reference child (rnnkit_grader.reference.seq2seq)
 rebuilds the three models from it with Keras's code, runs them, trains them and
 decodes with them, and the suite computes every figure. `known_models` makes an
-encoder-decoder whose next id is a known function of the fed id and the state, for
-greedy_decode to run on: the ids it writes come back as they are, and the grader
-works out what they should be.
+encoder-decoder that follows a transition table the suite sends (its next id a lookup of
+the fed id and the state), for greedy_decode to run on: the ids it writes come back as
+they are, and the suite, which alone holds the rule, works out what they should be.
 
 The calling convention is the notebook's: `state = encoder(source_ids)` and
 `logits, state = decoder([token_ids, state])`, token ids of shape (batch, 1), logits of
@@ -19,8 +19,6 @@ GRU, a list [h, c] for an LSTM) and is passed on as it is.
 import numpy as np
 
 from rnnkit_child.probes._common import _keras, _error
-
-PAD, START, END, FIRST_DIGIT = 0, 1, 2, 3
 
 
 def _build(namespace, vocab_size, units, seed):
@@ -82,34 +80,43 @@ def shift_in_place(namespace, targets, start_id):
 # ---- an encoder-decoder with known behaviour, for greedy_decode ----------------------------
 
 
-def known_models(vocab_size=13, split_state=False):
-    """(encoder, decoder) whose greedy decoding the grader can work out.
+def known_models(rule, split_state=False):
+    """(encoder, decoder) that follow `rule`, a transition table the suite sends as data.
 
-    The encoder's state holds r = the number of non-PAD source ids and v = the first
-    source id minus FIRST_DIGIT. Fed id t, the decoder predicts FIRST_DIGIT + (3 t + v) mod 10
-    while r > 0 and END once r <= 0 (logit 3; a runner-up id gets 2.5, so sampling would
-    show), and returns the state with r - 1. With split_state the state is a list [r, v]
-    (like an LSTM's [h, c]); otherwise one (batch, 2) tensor.
+    rule = {"next": int table (V, V), "runner_up": int table (V,), "logits": [top, second],
+    "pad": id, "end": id}. The encoder's state holds r = the number of non-pad source ids
+    and s = the first source id. Fed id t, the decoder gives next[t, s] the logit `top` while
+    r > 0 and `end` once r <= 0, gives runner_up[that id] the logit `second` (so sampling
+    would show), and returns the state with r - 1. With split_state the state is a list
+    [r, s] (like an LSTM's [h, c]); otherwise one (batch, 2) tensor. A fed id outside the
+    table is clipped into it. What the rule is, the suite alone says (and works out what
+    greedy decoding must give).
     """
     keras = _keras()
     ops = keras.ops
+    table = np.asarray(rule["next"], dtype=np.int32)
+    runner_table = np.asarray(rule["runner_up"], dtype=np.int32)
+    vocab_size = table.shape[0]
+    top, second = (float(v) for v in rule["logits"])
+    pad, end = int(rule["pad"]), int(rule["end"])
 
     def encode(source):
         source = ops.cast(source, "int32")
-        length = ops.sum(ops.cast(ops.not_equal(source, PAD), "float32"), axis=1, keepdims=True)
-        offset = ops.cast(source[:, :1] - FIRST_DIGIT, "float32")
-        return [length, offset] if split_state else ops.concatenate([length, offset], axis=1)
+        length = ops.sum(ops.cast(ops.not_equal(source, pad), "float32"), axis=1, keepdims=True)
+        first = ops.cast(source[:, :1], "float32")
+        return [length, first] if split_state else ops.concatenate([length, first], axis=1)
 
     def step(inputs):
         token, state = inputs
-        remaining, offset = state if split_state else (state[:, :1], state[:, 1:])
-        token = ops.cast(ops.reshape(token, (-1, 1)), "int32")
-        digit = FIRST_DIGIT + ops.mod(3 * token + ops.cast(offset, "int32"), 10)
-        nxt = ops.where(remaining > 0, digit, ops.full_like(digit, END))[:, 0]
-        runner_up = FIRST_DIGIT + ops.mod(nxt + 4, 10)
-        logits = 3.0 * ops.one_hot(nxt, vocab_size) + 2.5 * ops.one_hot(runner_up, vocab_size)
+        remaining, first = state if split_state else (state[:, :1], state[:, 1:])
+        token = ops.clip(ops.cast(ops.reshape(token, (-1, 1)), "int32"), 0, vocab_size - 1)
+        column = ops.clip(ops.cast(first, "int32"), 0, vocab_size - 1)
+        digit = ops.take(ops.convert_to_tensor(table.reshape(-1)), token * vocab_size + column)
+        nxt = ops.where(remaining > 0, digit, ops.full_like(digit, end))[:, 0]
+        runner_up = ops.take(ops.convert_to_tensor(runner_table), nxt)
+        logits = top * ops.one_hot(nxt, vocab_size) + second * ops.one_hot(runner_up, vocab_size)
         left = remaining - 1.0
-        return [logits, [left, offset] if split_state else ops.concatenate([left, offset], axis=1)]
+        return [logits, [left, first] if split_state else ops.concatenate([left, first], axis=1)]
 
     source = keras.Input(shape=(None,), dtype="int32")
     encoder = keras.Model(source, keras.layers.Lambda(encode)(source), name="known_encoder")
@@ -120,9 +127,9 @@ def known_models(vocab_size=13, split_state=False):
     return encoder, decoder
 
 
-def greedy_known(namespace, sources, max_len, split_state=False):
-    """Student's greedy_decode(encoder, decoder, sources, max_len) on the known models."""
-    encoder, decoder = known_models(split_state=split_state)
+def greedy_known(namespace, rule, sources, max_len, split_state=False):
+    """Student's greedy_decode(encoder, decoder, sources, max_len) on known_models(rule)."""
+    encoder, decoder = known_models(rule, split_state=split_state)
     out = namespace["greedy_decode"](encoder, decoder, np.asarray(sources, dtype=np.int32), max_len)
     if isinstance(out, (list, tuple)):
         return [_plain_ids(row) for row in out]
@@ -140,9 +147,9 @@ def _plain_ids(value):
     return value
 
 
-def greedy_known_outcome(namespace, sources, max_len, split_state=False):
+def greedy_known_outcome(namespace, rule, sources, max_len, split_state=False):
     """Like greedy_known, but an exception comes back as {"error": text}, a result as {"value": ...}."""
     try:
-        return {"value": greedy_known(namespace, sources, max_len, split_state)}
+        return {"value": greedy_known(namespace, rule, sources, max_len, split_state)}
     except Exception as exc:
         return {"error": _error(exc)}

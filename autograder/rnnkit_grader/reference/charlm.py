@@ -12,6 +12,7 @@ computes the figures (perplexity, comparisons) from what this returns.
 
 import numpy as np
 
+from rnnkit_grader import checks
 from rnnkit_grader.reference.timeseries import _rebuild
 
 
@@ -36,6 +37,15 @@ def _kit_model(vocab_size, embed_dim, units, batch_size=None, stateful=False, we
     if weights is not None:
         model.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
     return model
+
+
+def kit_weights(namespace, dims, seed, scale=0.5, recurrent=True):
+    """Random weights for the kit's model, in its own order (model.get_weights()): each drawn from a
+    normal distribution times `scale`, from numpy's default_rng(seed), float32."""
+    vocab_size, embed_dim, units = dims
+    model = _kit_model(vocab_size, embed_dim, units, recurrent=recurrent)
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal(w.shape) * scale).astype(np.float32) for w in model.get_weights()]
 
 
 def kit_spec(namespace, dims, weights, batch_size=None, stateful=False, recurrent=True):
@@ -64,10 +74,7 @@ def _numpy(value):
 
 
 def _mean_ce(logits, targets):
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return float(-np.take_along_axis(log_p, np.asarray(targets)[..., None], axis=-1).mean())
+    return float(checks.nll(logits, targets).mean())
 
 
 def _student_model(built):
@@ -147,29 +154,29 @@ def twins_built(namespace, stateful, stateless, x):
 
 # ---- train_tbptt ------------------------------------------------------------------
 
-STATE_POLICIES = ("carried, reset at each epoch's start", "never carried", "never reset", "reset at each epoch's end")
-
-
-def state_policies(namespace, dims, weights, batches, epochs, warm=None):
-    """Per-batch losses of fixed weights (no update) under each way of handling the state: {policy: [losses]}."""
+def state_policies(namespace, dims, weights, batches, epochs, policies, warm=None):
+    """Per-batch losses of fixed weights (no update) under each way of handling the state the suite
+    names: policies = {name: {"epoch_start", "each_batch", "epoch_end"}}, each true where the state is
+    reset at that point (at the start of every epoch, before every batch, after every epoch);
+    warm, if given, is run through the model first. Returns {name: [losses]}."""
     vocab_size, embed_dim, units = dims
     model = _kit_model(vocab_size, embed_dim, units, batch_size=len(batches[0][0]), stateful=True, weights=weights)
     result = {}
-    for policy in STATE_POLICIES:
+    for name, resets in policies.items():
         _reset_states(model)
         if warm is not None:
             model(np.asarray(warm, dtype=np.int32))
         losses = []
         for _ in range(epochs):
-            if policy.startswith("carried"):
+            if resets["epoch_start"]:
                 _reset_states(model)
             for x, y in batches:
-                if policy == "never carried":
+                if resets["each_batch"]:
                     _reset_states(model)
                 losses.append(_mean_ce(_numpy(model(np.asarray(x, dtype=np.int32))), y))
-            if policy == "reset at each epoch's end":
+            if resets["epoch_end"]:
                 _reset_states(model)
-        result[policy] = losses
+        result[name] = losses
     return result
 
 
@@ -217,9 +224,7 @@ def budget_nll(namespace, built, val_x, val_y, batch_size):
             _reset_states(model)
             logits.append(_numpy(model(val_x[start:start + batch_size])))
         logits = np.concatenate(logits).astype(np.float64)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        nll = -np.take_along_axis(log_p, np.asarray(val_y)[..., None], axis=-1)[..., 0]
+        nll = checks.nll(logits, val_y)
         probabilities = bool(np.all(logits >= 0) and np.allclose(logits.sum(axis=-1), 1.0, atol=1e-3))
         return {"nll": nll, "probabilities": probabilities}
     except Exception as exc:

@@ -9,9 +9,10 @@ by the suite, in the grader.
 import numpy as np
 
 
-def central_differences(namespace, unit, kwargs, wrt, upstream, h=1e-5):
-    """[d sum(unit(**kwargs) * upstream) / d kwargs[name] for name in wrt], by central differences."""
-    func = namespace[unit]
+def central_differences(namespace, forward, kwargs, wrt, upstream, h=1e-5):
+    """[d sum(forward(**kwargs) * upstream) / d kwargs[name] for name in wrt], by central differences
+    of the reference solution's function `forward` (its name)."""
+    func = namespace[forward]
     grads = []
     for name in wrt:
         x = np.array(kwargs[name], dtype=np.float64)
