@@ -101,6 +101,26 @@ def test_check_assignment_lists_what_a_new_assignment_lacks(tmp_path, monkeypatc
     assert cli.main(["check-assignment", "10_unknown"]) == 2
 
 
+def test_check_assignment_finds_a_probe_no_suite_calls(tmp_path, monkeypatch):
+    """A probe (a public function taking `namespace`) of a module the suite imports that no suite calls is
+    reported; one another probe of its module calls, a helper, or a called probe is not."""
+    import ast
+
+    (tmp_path / "fresh.py").write_text(
+        "def used(namespace, x):\n    return helper(x)\n\n"
+        "def inner(namespace, x):\n    return x\n\n"
+        "def outer(namespace, x):\n    return inner(namespace, x)\n\n"
+        "def helper(x):\n    return x\n\n"
+        "def dead(namespace, x):\n    return x\n"
+    )
+    monkeypatch.setattr(readiness, "CHILD_PROBES", tmp_path)
+    suite = ast.parse("from rnnkit_child.probes import fresh as probes\n"
+                      "def test_it(student):\n    student.probe(probes.used, unit='u')\n    student.probe(probes.outer, unit='u')\n")
+    problems = []
+    readiness._check_dead_probes(assignments.get("03_hello_lm"), suite, problems)
+    assert problems == [f"probes: {readiness._rel(tmp_path / 'fresh.py')} defines the probe dead, which no suite calls: remove it or use it"]
+
+
 def test_check_assignment_wants_each_declared_bound_re_measured():
     """A calibrate(reference) that leaves a declared bound out, or a record naming a calibration its suite
     does not declare, is reported; a suite whose calibrate names every bound passes."""

@@ -3,8 +3,8 @@
 Each check reads the assignment's record (assignments.py) and the files it names, and
 says in one line what is missing or wrong: the solution, the release in sync with it,
 the hidden suite and its total of 100 points over the solution's units, every probe the
-suite names, examples (correct, blank and at least three mistakes, each with a recorded
-score), the README's row, and, wherever the suite declares a bound calibrated on the
+suite names (and no probe of its modules that no suite calls), examples (correct, blank
+and at least three mistakes, each with a recorded score), the README's row, and, wherever the suite declares a bound calibrated on the
 reference, a record saying how and a calibrate(reference) that re-measures each bound.
 Nothing of a submission runs; the release check runs nbgrader into a temporary folder.
 """
@@ -165,10 +165,54 @@ def defined_names(path):
     return names
 
 
+def probe_functions(path):
+    """The probes a module file defines: its public top-level functions whose first argument is `namespace`."""
+    if not path.exists():
+        return set()
+    return {n.name for n in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(n, ast.FunctionDef) and not n.name.startswith("_") and n.args.args and n.args.args[0].arg == "namespace"}
+
+
+def probe_references(tree):
+    """{(package, module, function)} of every probe function a suite refers to (called, passed on or stored)."""
+    imported = _probe_imports(tree)
+    found = {imported[n.id] for n in ast.walk(tree) if isinstance(n, ast.Name) and len(imported.get(n.id, ())) == 3}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and len(imported.get(node.value.id, ())) == 2:
+            found.add((*imported[node.value.id], node.attr))
+    return found
+
+
+def _used_by_any_suite():
+    used = set()
+    for record in assignments.RECORDS:
+        if record.suite.exists():
+            try:
+                used |= probe_references(ast.parse(record.suite.read_text(encoding="utf-8")))
+            except SyntaxError:
+                pass
+    return used
+
+
+def _check_dead_probes(assignment, tree, problems):
+    """Every probe of a module the suite imports is used by some suite (or by another probe of its module):
+    a probe nothing calls is dead code that still runs beside a student's submission, unreviewed."""
+    used = _used_by_any_suite() | probe_references(tree)
+    modules = {(ref[0], ref[1]) for ref in probe_references(tree)}
+    for package, module in sorted(modules):
+        path = (CHILD_PROBES if package == PACKAGES[0] else REFERENCE_PROBES) / f"{module}.py"
+        source = path.read_text(encoding="utf-8") if path.exists() else ""
+        for function in sorted(probe_functions(path)):
+            inside = len(re.findall(rf"\b{function}\(", source)) > 1  # beyond its own def
+            if (package, module, function) not in used and not inside:
+                problems.append(f"probes: {_rel(path)} defines the probe {function}, which no suite calls: remove it or use it")
+
+
 def _check_probes(assignment, tree, problems):
     for module in assignment.probes:
         if not (CHILD_PROBES / f"{module}.py").exists():
             problems.append(f"probes: the record names rnnkit_child/probes/{module}.py, which does not exist")
+    _check_dead_probes(assignment, tree, problems)
     for party, name, line, package in probe_calls(tree):
         module, _, func = name.rpartition(".")
         if package is None:

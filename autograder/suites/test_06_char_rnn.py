@@ -63,7 +63,8 @@ def remember(memo, key, compute):
 
 
 def kit_weights(reference, dims, seed, scale=0.5):
-    """Random weights for the kit's model, drawn by the reference child in that model's own order."""
+    """Random weights for the kit's model, drawn by the reference child in that model's own order (which
+    only reference/charlm.py knows)."""
     return reference.probe(kit_probes.kit_weights, dims=list(dims), seed=seed, scale=scale)
 
 
@@ -773,8 +774,9 @@ def constant_model(reference):
     bias = np.full(len(chars), OTHER_LOGIT, dtype=np.float32)
     for c, logit in zip(FAVOURITES, FAVOURITE_LOGITS):
         bias[index[c]] = logit
-    embedding = np.random.default_rng(16).standard_normal((len(chars), 4)).astype(np.float32)
-    return [len(chars), 4, 0], [embedding, np.zeros((4, len(chars)), np.float32), bias], bias.astype(np.float64)
+    dims = [len(chars), 4, 0]
+    weights = reference.probe(kit_probes.kit_weights, dims=dims, seed=16, scale=1.0, recurrent=False, logits_bias=bias)
+    return dims, weights, bias.astype(np.float64)
 
 
 def student_texts(student, reference, dims, weights, length, temperature, seeds, recurrent=True):

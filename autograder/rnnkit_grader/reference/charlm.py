@@ -39,13 +39,18 @@ def _kit_model(vocab_size, embed_dim, units, batch_size=None, stateful=False, we
     return model
 
 
-def kit_weights(namespace, dims, seed, scale=0.5, recurrent=True):
+def kit_weights(namespace, dims, seed, scale=0.5, recurrent=True, logits_bias=None):
     """Random weights for the kit's model, in its own order (model.get_weights()): each drawn from a
-    normal distribution times `scale`, from numpy's default_rng(seed), float32."""
+    normal distribution times `scale`, from numpy's default_rng(seed), float32. With logits_bias the
+    output layer's kernel is zero and its bias `logits_bias`: the logits are that bias whatever the input."""
     vocab_size, embed_dim, units = dims
     model = _kit_model(vocab_size, embed_dim, units, recurrent=recurrent)
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal(w.shape) * scale).astype(np.float32) for w in model.get_weights()]
+    weights = [(rng.standard_normal(w.shape) * scale).astype(np.float32) for w in model.get_weights()]
+    if logits_bias is not None:
+        weights[-2] = np.zeros_like(weights[-2])
+        weights[-1] = np.asarray(logits_bias, dtype=np.float32).reshape(weights[-1].shape)
+    return weights
 
 
 def kit_spec(namespace, dims, weights, batch_size=None, stateful=False, recurrent=True):
@@ -248,13 +253,6 @@ def greedy_ids(namespace, dims, weights, prefix_ids, length, recurrent=True, mem
         gaps.append(float(top_two[1] - top_two[0]))
         ids.append(int(np.argmax(logits)))
     return {"ids": ids[len(prefix_ids):], "min_gap": min(gaps) if gaps else 0.0}
-
-
-def next_logits(namespace, dims, weights, prefix_ids, recurrent=True):
-    """The kit model's logits for the id after prefix_ids."""
-    vocab_size, embed_dim, units = dims
-    model = _kit_model(vocab_size, embed_dim, units, weights=weights, recurrent=recurrent)
-    return np.asarray(model(np.array([list(prefix_ids)], dtype=np.int32)))[0, -1].astype(np.float64)
 
 
 # ---- perplexity -------------------------------------------------------------------
