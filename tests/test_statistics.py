@@ -66,3 +66,9 @@ def test_agree_needs_the_shape_and_the_values():
     assert not checks.agree(object(), a, rtol=1e-6, atol=0)  # not numbers: no agreement, no error
     assert checks.all_agree([a, a], [a, a], 1e-6, 0) and not checks.all_agree([a], [a, a], 1e-6, 0)
     assert not checks.all_agree((a, a), [a, a], 1e-6, 0)  # a tuple where a list of arrays belongs
+
+
+def test_number_is_a_single_finite_real_or_none():
+    assert checks.number(2) == 2.0 and checks.number(np.float64(0.5)) == 0.5 and checks.number(np.array([[3.0]])) == 3.0
+    for not_one in (True, np.array([1.0, 2.0]), float("nan"), np.array(np.inf), "1.0", None, np.array(1 + 2j), [1.0]):
+        assert checks.number(not_one) is None, not_one

@@ -59,6 +59,11 @@ class GradingPlugin:
     def reference(self):
         return self._reference
 
+    @pytest.fixture(scope="session")
+    def memo(self):
+        """A dict for answers that several of a suite's tests look at, kept for one grading (one pytest session)."""
+        return {}
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield

@@ -55,6 +55,17 @@ def scalar(value, unit, what):
     return value
 
 
+def number(value):
+    """A returned value as a float when it is a single finite real number (a Python int or float, or a
+    one-element array of ints or floats), else None: a quiet scalar(), for choosing feedback."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray)):
+        return None
+    array = np.asarray(value)
+    if array.size != 1 or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+        return None
+    return float(array.reshape(()))
+
+
 def sequence(value, unit, names):
     """A tuple or list of exactly len(names) items."""
     if not isinstance(value, (tuple, list)) or len(value) != len(names):

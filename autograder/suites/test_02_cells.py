@@ -48,12 +48,6 @@ def flags_id(flags):
     return f"return_sequences={flags[0]},return_state={flags[1]}"
 
 
-@pytest.fixture(scope="module")
-def memo():
-    """The student's runs that several tests look at, made once per grading."""
-    return {}
-
-
 @pytest.fixture(autouse=True)
 def written_from_scratch(request, student, memo):
     """A cell built on Keras's own recurrent cells or layers (subclassed, wrapped, held or made in

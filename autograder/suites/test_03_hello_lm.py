@@ -38,26 +38,12 @@ def text_of(logits):
 
 
 @pytest.fixture(scope="module")
-def memo():
-    """Student results that several tests look at, made once per grading."""
-    return {}
-
-
-@pytest.fixture(scope="module")
 def spec(reference):
     """The kit's model for the training tests, as data: {"json", "weights"}."""
     return reference.probe(kit_probes.model_spec, seed=0)
 
 
-def number(value):
-    """A returned loss as a float, or None when it is not a single real number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray)):
-        return None
-    array = np.asarray(value)
-    if array.size != 1 or array.dtype.kind not in "iuf":
-        return None
-    result = float(array.reshape(()))
-    return result if math.isfinite(result) else None
+number = checks.number  # a returned loss as a float, or None when it is not a single finite real number
 
 
 def trained_weights(got, spec, unit):

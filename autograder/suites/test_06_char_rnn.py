@@ -43,12 +43,6 @@ from rnnkit_grader.reference import charlm as kit_probes
 # ---- helpers -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def memo():
-    """Answers from this submission's child kept for this grading run (one pytest session)."""
-    return {}
-
-
 def remember(memo, key, compute):
     """compute() once per run; a failure is remembered and raised again for every test that needs it."""
     if key not in memo:
