@@ -225,7 +225,7 @@ def index_page(entries):
         for page, why in entries
     )
     return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"><title>rnnkit: reference notebooks</title>\n'
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>rnnkit: reference notebooks</title>\n'
         "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto;line-height:1.5}</style></head>\n"
         "<body><h1>rnnkit: the reference notebooks, executed</h1>\n"
         "<p>Every output and figure as the reference solutions produce them. Try each assignment first "
