@@ -5,8 +5,9 @@ pieces live (solution, release, suite, examples: derived from the id), which chi
 probe modules its suite calls (rnnkit_child/probes/<name>.py), the limits its grading
 runs under, the data its grading uses, and how the bounds its suite calibrated on the
 reference were set (the suite's `calibrate(reference)` re-measures them, and
-tests/test_calibration.py re-checks every record that has one). `rnnkit check-assignment ID` (rnnkit_grader/readiness.py) lists what
-an assignment is missing; docs/adding-an-assignment.md walks through adding one.
+tests/test_calibration.py re-checks every record that has one). `rnnkit check-assignment
+ID` (rnnkit_grader/readiness.py) lists what an assignment is missing;
+docs/adding-an-assignment.md walks through adding one.
 """
 
 import dataclasses

@@ -56,14 +56,12 @@ def scalar(value, unit, what):
 
 
 def number(value):
-    """A returned value as a float when it is a single finite real number (a Python int or float, or a
-    one-element array of ints or floats), else None: a quiet scalar(), for choosing feedback."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray)):
+    """What scalar() makes of a returned value (a single finite real number, as a float), or None where
+    scalar() would fail: the quiet form, for choosing feedback."""
+    try:
+        return scalar(value, "", "")
+    except (GradingFailure, OverflowError):  # OverflowError: an int too large for a float
         return None
-    array = np.asarray(value)
-    if array.size != 1 or array.dtype.kind not in "iuf" or not np.isfinite(array).all():
-        return None
-    return float(array.reshape(()))
 
 
 def sequence(value, unit, names):

@@ -126,8 +126,12 @@ class Student:
 PROBE_PACKAGES = {"rnnkit_child.probes": "both children", "rnnkit_grader.reference": "the reference child only"}
 
 
+def _module_and_function(probe):
+    return getattr(probe, "__module__", None) or "", getattr(probe, "__name__", None) or ""
+
+
 def probe_label(probe):
-    module, function = getattr(probe, "__module__", None) or "", getattr(probe, "__name__", None) or ""
+    module, function = _module_and_function(probe)
     return f"{module}.{function}" if function else repr(probe)
 
 
@@ -139,7 +143,7 @@ def probe_name(probe, student=False):
     import error, not a failed grading, says that a probe was renamed or removed."""
     if isinstance(probe, str):
         raise GraderBug(f"probe {probe!r} is given by name: pass the function (from rnnkit_child.probes import <module>)")
-    module, function = getattr(probe, "__module__", None) or "", getattr(probe, "__name__", None) or ""
+    module, function = _module_and_function(probe)
     package, _, stem = module.rpartition(".")
     if package not in PROBE_PACKAGES or not function.isidentifier() or function.startswith("_"):
         raise GraderBug(f"{probe!r} is not a probe: a probe is a public function of rnnkit_child.probes.<module> "

@@ -4,8 +4,9 @@ Each check reads the assignment's record (assignments.py) and the files it names
 says in one line what is missing or wrong: the solution, the release in sync with it,
 the hidden suite and its total of 100 points over the solution's units, every probe the
 suite names (and no probe of its modules that no suite calls), examples (correct, blank
-and at least three mistakes, each with a recorded score), the README's row, and, wherever the suite declares a bound calibrated on the
-reference, a record saying how and a calibrate(reference) that re-measures each bound.
+and at least three mistakes, each with a recorded score), the README's row, and, wherever
+the suite declares a bound calibrated on the reference, a record saying how and a
+calibrate(reference) that re-measures each bound.
 Nothing of a submission runs; the release check runs nbgrader into a temporary folder.
 """
 
@@ -197,8 +198,9 @@ def _used_by_any_suite():
 def _check_dead_probes(assignment, tree, problems):
     """Every probe of a module the suite imports is used by some suite (or by another probe of its module):
     a probe nothing calls is dead code that still runs beside a student's submission, unreviewed."""
-    used = _used_by_any_suite() | probe_references(tree)
-    modules = {(ref[0], ref[1]) for ref in probe_references(tree)}
+    referred = probe_references(tree)
+    used = _used_by_any_suite() | referred  # this suite's too, when it is not a record's yet
+    modules = {(package, module) for package, module, _ in referred}
     for package, module in sorted(modules):
         path = (CHILD_PROBES if package == PACKAGES[0] else REFERENCE_PROBES) / f"{module}.py"
         source = path.read_text(encoding="utf-8") if path.exists() else ""
